@@ -1,0 +1,2 @@
+-- placeholder: the autopay service defines its tables here
+SELECT 1;

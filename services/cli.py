@@ -1,0 +1,185 @@
+"""`portal-autopay`: run a service, the whole system, or the operator and contract tools."""
+
+import argparse
+import asyncio
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from services.common import embedded
+from services.common.config import DEFAULT_HTTP_PORTS, Config
+from services.common.kafka import create_topics
+from services.common.logs import configure_logging
+from services.common.schemas_export import drifted, export
+
+SERVICES = tuple(DEFAULT_HTTP_PORTS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="portal-autopay", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run one service")
+    run.add_argument("service", choices=SERVICES)
+    run.set_defaults(handler=_run)
+
+    dev = commands.add_parser("dev", help="run the whole system on the embedded default")
+    dev.add_argument("--var", type=Path, default=Path("var"), help="where data and logs go")
+    dev.set_defaults(handler=_dev)
+
+    topics = commands.add_parser("topics", help="manage topics").add_subparsers(
+        dest="action", required=True
+    )
+    create = topics.add_parser("create", help="create the topics (idempotent)")
+    create.add_argument("--partitions", type=int)
+    create.add_argument("--replication-factor", type=int)
+    create.set_defaults(handler=_topics_create)
+
+    schemas = commands.add_parser("schemas", help="the published contract").add_subparsers(
+        dest="action", required=True
+    )
+    export_parser = schemas.add_parser("export", help="write JSON Schemas and AsyncAPI")
+    export_parser.add_argument("--out", type=Path, default=Path("schemas"))
+    export_parser.add_argument(
+        "--check", action="store_true", help="write nothing; fail if the files differ"
+    )
+    export_parser.set_defaults(handler=_schemas_export)
+
+    for module in ("services.notifier.cli",):
+        importlib.import_module(module).register(commands)
+
+    args = parser.parse_args(argv)
+    sys.exit(args.handler(args) or 0)
+
+
+def _run(args: argparse.Namespace) -> None:
+    config = Config()
+    configure_logging(config.log_level, service=args.service)
+    app = importlib.import_module(f"services.{args.service}.app").create_app(config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.http_host,
+            port=config.port_for(args.service),
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    )
+    server.run()
+
+
+def _topics_create(args: argparse.Namespace) -> None:
+    overrides = {
+        name: value
+        for name, value in (
+            ("kafka_topic_partitions", args.partitions),
+            ("kafka_topic_replication_factor", args.replication_factor),
+        )
+        if value is not None
+    }
+    config = Config(**overrides)
+    created = asyncio.run(create_topics(config))
+    print("created:", ", ".join(created) if created else "nothing (all topics exist)")
+
+
+def _schemas_export(args: argparse.Namespace) -> int:
+    if args.check:
+        stale = drifted(args.out)
+        for name in stale:
+            print(f"{args.out / name} differs from the models: run `make schemas`", file=sys.stderr)
+        return 1 if stale else 0
+    for path in export(args.out):
+        print(path)
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    """Start what is not configured (broker, PostgreSQL), then the three services."""
+    var: Path = args.var.resolve()
+    env = dict(os.environ)
+    env.setdefault("MAIL_OUTBOX_DIR", str(var / "mail"))
+    broker = postgres = None
+    children: list[subprocess.Popen] = []
+    # Ctrl-C reaches the whole process group; the children stop on their own signal.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        if "KAFKA_BOOTSTRAP_SERVERS" not in env:
+            port = embedded.free_port(preferred=9092)
+            broker = embedded.start_broker(port, var / "log" / "broker.log")
+            env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
+        if "DATABASE_URL" not in env:
+            postgres, env["DATABASE_URL"] = embedded.start_postgres(var / "pgdata")
+        config = Config(_env_file=None, **_config_overrides(env))
+        asyncio.run(create_topics(config))
+        log_dir = var / "log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            with (log_dir / f"{service}.log").open("ab") as log:
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "services.cli", "run", service],
+                        env={**env, "HTTP_PORT": str(config.port_for(service))},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        _wait_until_ready(config, children)
+        _print_summary(config, var)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a service stopped; see", log_dir, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…")
+        return 0
+    finally:
+        for child in children:
+            embedded.stop_process(child, timeout=15)
+        if broker is not None:
+            embedded.stop_process(broker)
+        if postgres is not None:
+            postgres.cleanup()
+
+
+def _config_overrides(env: dict[str, str]) -> dict[str, str]:
+    names = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "MAIL_OUTBOX_DIR")
+    return {name.lower(): env[name] for name in names}
+
+
+def _wait_until_ready(config: Config, children: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + 60
+    pending = set(SERVICES)
+    while pending:
+        if time.monotonic() > deadline or any(child.poll() is not None for child in children):
+            raise SystemExit(f"not ready: {', '.join(sorted(pending))} (see var/log/)")
+        for service in sorted(pending):
+            try:
+                url = f"http://{config.http_host}:{config.port_for(service)}/readyz"
+                if httpx.get(url, timeout=1).status_code == 200:
+                    pending.discard(service)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+
+
+def _print_summary(config: Config, var: Path) -> None:
+    print("portal-autopay is running (Ctrl-C stops everything)")
+    print(f"  kafka      {config.kafka_bootstrap_servers}")
+    print(f"  postgres   {config.database_url}")
+    print(f"  mail       {config.mail_outbox_dir}  (one .eml file per email)")
+    for service in SERVICES:
+        print(f"  {service:<10} http://{config.http_host}:{config.port_for(service)}")
+    print(f"  logs       {var / 'log'}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The one configuration class: every process builds it once, from the environment."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["settings", "autopay", "notifier"]
+
+DEFAULT_HTTP_PORTS: dict[str, int] = {"settings": 8081, "autopay": 8082, "notifier": 8083}
+
+
+class Config(BaseSettings):
+    """Environment variables, validated. Names are the upper-cased field names."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, frozen=True)
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    # Apache Kafka wants idempotent producers; the embedded tansu broker refuses them.
+    kafka_enable_idempotence: bool = False
+    # Prepended to every topic and consumer group: lets environments (or tests) share a cluster.
+    kafka_topic_prefix: str = ""
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_topic_replication_factor: int = Field(default=1, ge=1)
+
+    database_url: str = "postgresql://postgres@localhost:5432/postgres"
+    database_pool_size: int = Field(default=10, ge=1)
+
+    smtp_url: str | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "Portal AutoPay <no-reply@portal-autopay.localhost>"
+    mail_outbox_dir: Path = Path("var/mail")
+
+    http_host: str = "127.0.0.1"
+    # None means the service's own default port (DEFAULT_HTTP_PORTS).
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def topic(self, name: str) -> str:
+        return f"{self.kafka_topic_prefix}{name}"
+
+    def group(self, service: ServiceName) -> str:
+        return f"{self.kafka_topic_prefix}portal-autopay.{service}"
+
+    def port_for(self, service: ServiceName) -> int:
+        return DEFAULT_HTTP_PORTS[service] if self.http_port is None else self.http_port

@@ -1,0 +1,148 @@
+"""The event contract (v1): topics, CloudEvents types and the `data` of each event.
+
+Other platform services rely on these shapes; `portal-autopay schemas export` publishes them
+to `schemas/` as JSON Schema and AsyncAPI, and a test fails when the files drift from here.
+Rules that hold for every model: unknown fields are ignored (forward compatibility), missing
+or ill-typed required fields are invalid (strict types: "true" is not a boolean).
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+SPEC_VERSION = "1.0"
+
+SETTINGS_CHANGED_TOPIC = "portal.settings.changed"
+PAYMENT_METHOD_ADDED_TOPIC = "payments.payment_method.added"
+AUTOPAY_CHOICE_RECORDED_TOPIC = "autopay.choice.recorded"
+AUTOPAY_DLQ_TOPIC = "autopay.dlq"
+NOTIFIER_DLQ_TOPIC = "notifier.dlq"
+
+ALL_TOPICS = (
+    SETTINGS_CHANGED_TOPIC,
+    PAYMENT_METHOD_ADDED_TOPIC,
+    AUTOPAY_CHOICE_RECORDED_TOPIC,
+    AUTOPAY_DLQ_TOPIC,
+    NOTIFIER_DLQ_TOPIC,
+)
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Locale = Literal["en", "fr"]
+Channel = Literal["customer_portal", "payment_link", "merchant_dashboard", "api"]
+CustomerName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ContractModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class PortalSettings(ContractModel):
+    """The four switches of the merchant's "Customer portal settings" page."""
+
+    allow_customer_autopay_changes: bool = Field(
+        description="Allow customers to modify AutoPay settings in the customer portal."
+    )
+    auto_enable_autopay_on_new_payment_method: bool = Field(
+        description="Enable auto-processing when a customer saves a new payment method "
+        "in the customer portal."
+    )
+    default_use_for_autopay_checked: bool = Field(
+        description="'Use this payment method for AutoPay' starts checked."
+    )
+    auto_enable_autopay_on_payment_link: bool = Field(
+        description="Enable auto-processing for payment methods saved through a "
+        "Pay Now / payment-information-request link."
+    )
+
+
+DEFAULT_PORTAL_SETTINGS = PortalSettings(
+    allow_customer_autopay_changes=False,
+    auto_enable_autopay_on_new_payment_method=False,
+    default_use_for_autopay_checked=False,
+    auto_enable_autopay_on_payment_link=False,
+)
+
+
+class Notification(ContractModel):
+    """Who receives the merchant's emails, and in which language."""
+
+    emails: list[EmailStr] = Field(max_length=10)
+    locale: Locale
+
+
+DEFAULT_NOTIFICATION = Notification(emails=[], locale="en")
+
+
+class PaymentMethod(ContractModel):
+    id: Identifier
+    type: Literal["card", "bank_account"]
+    brand: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    # Exactly four digits: an event carrying a full card number is rejected, never stored.
+    last4: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+
+
+class PortalSettingsChanged(ContractModel):
+    """Published by settings on every new version of a merchant's portal settings."""
+
+    merchant_id: Identifier
+    version: int = Field(ge=1, description="Per merchant: 1, 2, 3…")
+    settings: PortalSettings
+    notification: Notification
+    previous: PortalSettings | None = Field(description="The settings before, or null.")
+    changed_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class PaymentMethodAdded(ContractModel):
+    """Published by other platform services when a customer saves a payment method."""
+
+    merchant_id: Identifier
+    customer_id: Identifier
+    customer_name: CustomerName
+    payment_method: PaymentMethod
+    channel: Channel
+    use_for_autopay: bool | None = Field(
+        default=None,
+        description="The checkbox as the customer submitted it; null when no box was shown.",
+    )
+    portal_settings_version: int | None = Field(
+        default=None, ge=0, description="The settings version the portal page was rendered with."
+    )
+
+
+class AutopayChoiceRecorded(ContractModel):
+    """Published by autopay when it has set a payment profile's auto-process flag."""
+
+    merchant_id: Identifier
+    customer_id: Identifier
+    customer_name: CustomerName
+    payment_method: PaymentMethod
+    channel: Channel
+    auto_process: bool
+    decided_by: Literal["customer", "merchant_policy"]
+    box_default_checked: bool | None = Field(
+        description="The box's default state when the customer decided; null otherwise."
+    )
+    settings_version: int = Field(ge=0, description="0 = the defaults.")
+    caused_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The id of the PaymentMethodAdded event."
+    )
+
+
+EVENT_TOPICS: dict[type[ContractModel], str] = {
+    PortalSettingsChanged: SETTINGS_CHANGED_TOPIC,
+    PaymentMethodAdded: PAYMENT_METHOD_ADDED_TOPIC,
+    AutopayChoiceRecorded: AUTOPAY_CHOICE_RECORDED_TOPIC,
+}
+
+
+def event_type(model: type[ContractModel]) -> str:
+    """The CloudEvents `type` of an event is its class name, e.g. `PaymentMethodAdded`."""
+    return model.__name__
+
+
+def record_key(event: ContractModel) -> str:
+    """Kafka key: one merchant's settings, and one customer's events, stay in order."""
+    if isinstance(event, PortalSettingsChanged):
+        return event.merchant_id
+    assert isinstance(event, PaymentMethodAdded | AutopayChoiceRecorded)
+    return f"{event.merchant_id}:{event.customer_id}"

@@ -1,0 +1,73 @@
+"""PostgreSQL: the connection pool and the migrations runner every service shares."""
+
+import hashlib
+from pathlib import Path
+
+import asyncpg
+
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+"""Errors after which the same work, retried later, can succeed (server restarting, conflict)."""
+
+
+async def create_pool(database_url: str, *, size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(database_url, min_size=1, max_size=size, command_timeout=30)
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, *directories: Path) -> list[str]:
+    """Apply the `NNNN_*.sql` files of `directories` not yet recorded in `<schema>.migrations`.
+
+    Files run in the order of their names, across directories (shared pieces such as the
+    outbox are numbered 0000 so they come first).
+
+    Each file runs in its own transaction with its record, so a failure leaves nothing half
+    applied. An advisory lock per schema makes instances that start at once take turns: the
+    second finds everything applied. Returns the names it applied.
+    """
+    applied: list[str] = []
+    async with pool.acquire() as connection:
+        lock_key = advisory_lock_key(f"migrations:{schema}")
+        await connection.execute("SELECT pg_advisory_lock($1)", lock_key)
+        try:
+            await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await connection.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}".migrations ('
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {
+                row["name"]
+                for row in await connection.fetch(f'SELECT name FROM "{schema}".migrations')
+            }
+            files = [path for folder in directories for path in folder.glob("[0-9]*_*.sql")]
+            for path in sorted(files, key=lambda path: path.name):
+                if path.name in done:
+                    continue
+                async with connection.transaction():
+                    await connection.execute(f'SET LOCAL search_path TO "{schema}"')
+                    await connection.execute(path.read_text())
+                    await connection.execute(
+                        f'INSERT INTO "{schema}".migrations (name) VALUES ($1)', path.name
+                    )
+                applied.append(path.name)
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", lock_key)
+    return applied
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a name."""
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    async with pool.acquire(timeout=2) as connection:
+        await connection.fetchval("SELECT 1", timeout=2)

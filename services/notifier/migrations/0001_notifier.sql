@@ -1,0 +1,2 @@
+-- placeholder: the notifier service defines its tables here
+SELECT 1;

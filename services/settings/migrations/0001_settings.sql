@@ -1,0 +1,2 @@
+-- placeholder: the settings service defines its tables here
+SELECT 1;

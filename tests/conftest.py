@@ -1,0 +1,61 @@
+"""Session-wide real servers; per-test databases, topic prefixes and mail servers."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from services.common.config import Config
+from services.common.kafka import create_topics
+from tests.infrastructure import kafka_server, postgres_server, with_database
+from tests.smtp import SmtpServer
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with kafka_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    """A fresh database for one test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(postgres_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def config(kafka_bootstrap: str, database_url: str, tmp_path) -> Config:
+    """Configuration of one test: its own database, topics and consumer groups."""
+    config = Config(
+        _env_file=None,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        kafka_topic_partitions=3,
+        database_url=database_url,
+        database_pool_size=5,
+        mail_outbox_dir=tmp_path / "mail",
+        http_port=0,
+    )
+    await create_topics(config)
+    return config
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a loopback port, keeping what it receives."""
+    with SmtpServer.running() as server:
+        yield server
