@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -159,16 +160,23 @@ class ServiceProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self._env = service_environment(config, HTTP_PORT=str(port), **env)
+        # A file, not a pipe: a pipe nobody reads fills up and blocks the service's logging.
+        self.log_path = Path(config.mail_outbox_dir).parent / f"{name}-{port}.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "ServiceProcess":
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", self.name],
-            env=self._env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "run", self.name],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
@@ -176,7 +184,7 @@ class ServiceProcess:
             async def ready() -> bool:
                 assert self.process is not None
                 if self.process.poll() is not None:
-                    raise AssertionError(f"{self.name} exited: {self.process.stderr.read()!r}")
+                    raise AssertionError(f"{self.name} exited:\n{self.log()}")
                 try:
                     return (await client.get("/readyz")).status_code == 200
                 except httpx.HTTPError:
