@@ -6,12 +6,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from services.autopay import http, subscribers
+from services.autopay.repository import SCHEMA
+from services.autopay.service import AutopayService
 from services.common import outbox
 from services.common.config import Config
+from services.common.contract import AUTOPAY_DLQ_TOPIC
 from services.common.http import health_router
+from services.common.kafka import DeadLetters
 from services.common.runtime import background, infrastructure
 
-SCHEMA = "autopay"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -22,10 +26,18 @@ def create_app(config: Config) -> FastAPI:
     async def lifespan(app: FastAPI):
         async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
+            service = AutopayService(infra.pool, settings_wait=config.autopay_settings_wait_seconds)
+            app.state.service = service
             broker = KafkaBroker(
                 config.kafka_bootstrap_servers,
                 enable_idempotence=config.kafka_enable_idempotence,
             )
+            dead_letters = DeadLetters(
+                infra.producer,
+                config.topic(AUTOPAY_DLQ_TOPIC),
+                subscribers.payment_methods_group(config),
+            )
+            subscribers.register(broker, service, dead_letters, config)
             relay = outbox.OutboxRelay(infra.pool, SCHEMA, infra.producer, config.topic)
             await broker.start()
             try:
@@ -36,4 +48,5 @@ def create_app(config: Config) -> FastAPI:
 
     app = FastAPI(title="portal-autopay autopay", lifespan=lifespan)
     app.include_router(health_router(checks))
+    app.include_router(http.router())
     return app

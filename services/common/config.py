@@ -36,6 +36,9 @@ class Config(BaseSettings):
     # None means the service's own default port (DEFAULT_HTTP_PORTS).
     http_port: int | None = Field(default=None, ge=0, le=65535)
 
+    # autopay: how long a payment method waits for the settings version its page showed.
+    autopay_settings_wait_seconds: float = Field(default=5.0, ge=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")

@@ -1,0 +1,155 @@
+"""Use-cases of the autopay service: project settings, decide new payment methods.
+
+Each batch is one unit of work: the dedupe record of the input ids, the profiles and the
+outgoing events (outbox) commit in one transaction, before the consumer commits the offset.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+
+import asyncpg
+
+from services.autopay import repository
+from services.autopay.domain import applicable_settings, decide, needs_settings
+from services.common import outbox
+from services.common.contract import (
+    AutopayChoiceRecorded,
+    PaymentMethodAdded,
+    PortalSettings,
+    PortalSettingsChanged,
+)
+from services.common.envelope import CloudEvent, new_event
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/portal-autopay/autopay"
+
+
+class AutopayService:
+    def __init__(self, pool: asyncpg.Pool, *, settings_wait: float = 5.0) -> None:
+        self._pool = pool
+        self._settings_wait = settings_wait
+
+    async def record_settings(self, events: Sequence[CloudEvent[PortalSettingsChanged]]) -> None:
+        """Keep every version: a payment method may name any of them."""
+        rows = [
+            repository.SettingsRow(e.data.merchant_id, e.data.version, e.data.settings, e.id)
+            for e in events
+        ]
+        async with self._pool.acquire() as connection:
+            await repository.record_settings(connection, rows)
+
+    async def record_payment_methods(
+        self, events: Sequence[CloudEvent[PaymentMethodAdded]]
+    ) -> None:
+        """Decide each new payment method's auto-process flag, exactly once per event id."""
+        first_of_each: dict[str, CloudEvent[PaymentMethodAdded]] = {}
+        for event in events:
+            first_of_each.setdefault(event.id, event)
+        unique = list(first_of_each.values())
+        await self._wait_for_named_versions(unique)
+        async with self._pool.acquire() as connection, connection.transaction():
+            fresh = await repository.mark_processed(connection, [e.id for e in unique])
+            decided = [e for e in unique if e.id in fresh and needs_settings(e.data.channel)]
+            if not decided:
+                return
+            known = await repository.load_settings(
+                connection, {e.data.merchant_id for e in decided}, _named_versions(decided)
+            )
+            results = [_decide(e, known.get(e.data.merchant_id, {})) for e in decided]
+            # One customer's events are in order: the last decision of a batch wins.
+            latest = {(p.merchant_id, p.customer_id, p.payment_method_id): p for p, _ in results}
+            await repository.save_profiles(connection, list(latest.values()))
+            await outbox.enqueue(connection, repository.SCHEMA, [choice for _, choice in results])
+        _log_anomalies([profile for profile, _ in results])
+
+    async def profiles_of(
+        self, merchant_id: str, customer_id: str
+    ) -> list[repository.StoredProfile]:
+        async with self._pool.acquire() as connection:
+            return await repository.profiles_of(connection, merchant_id, customer_id)
+
+    async def _wait_for_named_versions(
+        self, events: Sequence[CloudEvent[PaymentMethodAdded]]
+    ) -> None:
+        """Give settings versions the portal already showed a bounded time to arrive.
+
+        Polls the projection (another instance may be the one recording the version) with
+        back-off; outside any transaction, so nothing is held while waiting.
+        """
+        wanted = _named_versions(events)
+        if not wanted:
+            return
+        deadline = time.monotonic() + self._settings_wait
+        delay = 0.02
+        async with self._pool.acquire() as connection:
+            missing = await repository.missing_versions(connection, wanted)
+            if missing:
+                # A redelivered event was decided already: it has nothing to wait for.
+                done = await repository.already_processed(connection, [e.id for e in events])
+                missing &= _named_versions([e for e in events if e.id not in done])
+        while missing and time.monotonic() < deadline:
+            await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 2, 0.5)
+            async with self._pool.acquire() as connection:
+                missing = await repository.missing_versions(connection, missing)
+        if missing:
+            log.warning(
+                "settings versions %s did not arrive within %.1fs; deciding with the latest",
+                sorted(missing),
+                self._settings_wait,
+            )
+
+
+def _named_versions(events: Sequence[CloudEvent[PaymentMethodAdded]]) -> set[tuple[str, int]]:
+    return {
+        (e.data.merchant_id, e.data.portal_settings_version)
+        for e in events
+        if needs_settings(e.data.channel) and e.data.portal_settings_version
+    }
+
+
+def _decide(
+    event: CloudEvent[PaymentMethodAdded], known: Mapping[int, PortalSettings]
+) -> tuple[repository.ProfileRow, CloudEvent[AutopayChoiceRecorded]]:
+    data = event.data
+    applied = applicable_settings(data.portal_settings_version, known)
+    decision = decide(data.channel, applied.settings, data.use_for_autopay)
+    assert decision is not None, "only channels that need settings are decided"
+    profile = repository.ProfileRow(
+        merchant_id=data.merchant_id,
+        customer_id=data.customer_id,
+        payment_method_id=data.payment_method.id,
+        auto_process=decision.auto_process,
+        decided_by=decision.decided_by,
+        settings_version=applied.version,
+        caused_by=event.id,
+        box_ignored=decision.box_ignored,
+        settings_fallback=applied.fallback,
+    )
+    choice = AutopayChoiceRecorded(
+        merchant_id=data.merchant_id,
+        customer_id=data.customer_id,
+        customer_name=data.customer_name,
+        payment_method=data.payment_method,
+        channel=data.channel,
+        auto_process=decision.auto_process,
+        decided_by=decision.decided_by,
+        box_default_checked=decision.box_default_checked,
+        settings_version=applied.version,
+        caused_by=event.id,
+    )
+    return profile, new_event(
+        choice, source=SOURCE, subject=f"{data.merchant_id}:{data.customer_id}"
+    )
+
+
+def _log_anomalies(profiles: Sequence[repository.ProfileRow]) -> None:
+    ignored = [p.caused_by for p in profiles if p.box_ignored]
+    if ignored:
+        log.warning("ignored %d box values sent while no box was shown: %s", len(ignored), ignored)
+    fallback = [p.caused_by for p in profiles if p.settings_fallback]
+    if fallback:
+        log.warning("decided with the latest settings after the wait: events %s", fallback)

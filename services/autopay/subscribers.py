@@ -1,0 +1,43 @@
+"""Kafka in: each topic's batches become one service call.
+
+Two consumer groups, so that a payment-method batch waiting for a settings version can never
+hold up the consumption of that very version.
+"""
+
+from faststream.kafka import KafkaBroker
+
+from services.autopay.service import AutopayService
+from services.common.config import Config
+from services.common.consumer import BatchConsumer, subscribe_batches
+from services.common.contract import (
+    PAYMENT_METHOD_ADDED_TOPIC,
+    SETTINGS_CHANGED_TOPIC,
+    PaymentMethodAdded,
+    PortalSettingsChanged,
+)
+from services.common.kafka import DeadLetters
+
+
+def settings_group(config: Config) -> str:
+    return config.group("autopay") + ".settings"
+
+
+def payment_methods_group(config: Config) -> str:
+    return config.group("autopay")
+
+
+def register(
+    broker: KafkaBroker, service: AutopayService, dead_letters: DeadLetters, config: Config
+) -> None:
+    subscribe_batches(
+        broker,
+        BatchConsumer(PortalSettingsChanged, service.record_settings, dead_letters),
+        topic=config.topic(SETTINGS_CHANGED_TOPIC),
+        group_id=settings_group(config),
+    )
+    subscribe_batches(
+        broker,
+        BatchConsumer(PaymentMethodAdded, service.record_payment_methods, dead_letters),
+        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+        group_id=payment_methods_group(config),
+    )
