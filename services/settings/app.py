@@ -1,4 +1,4 @@
-"""Composition root of the settings service: pools, relay, HTTP routes."""
+"""Composition root of the settings service: pool, producer, outbox relay, HTTP routes."""
 
 import contextlib
 from pathlib import Path
@@ -9,8 +9,10 @@ from services.common import outbox
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
+from services.settings import http
+from services.settings.repository import SCHEMA, PostgresStore
+from services.settings.service import SettingsService
 
-SCHEMA = "settings"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -21,10 +23,18 @@ def create_app(config: Config) -> FastAPI:
     async def lifespan(app: FastAPI):
         async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
+            app.state.settings_service = SettingsService(PostgresStore(infra.pool))
             relay = outbox.OutboxRelay(infra.pool, SCHEMA, infra.producer, config.topic)
             async with background(relay.run()):
                 yield
 
-    app = FastAPI(title="portal-autopay settings", lifespan=lifespan)
+    app = FastAPI(
+        title="portal-autopay settings",
+        description="Merchants' customer-portal AutoPay settings, versioned. Every change "
+        "is published once as PortalSettingsChanged on portal.settings.changed.",
+        lifespan=lifespan,
+    )
     app.include_router(health_router(checks))
+    app.include_router(http.router())
+    http.install_error_handlers(app)
     return app
