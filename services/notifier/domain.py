@@ -1,0 +1,169 @@
+"""The notifier's rules, as pure functions: which email a choice calls for, and its facts.
+
+Nothing here does I/O. The templates turn `EmailFacts` into words; the sender turns words
+into messages; this module decides what is said and to whom.
+"""
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from services.common.contract import AutopayChoiceRecorded, PaymentMethod
+
+LOCALES = ("en", "fr")
+
+
+class Template(StrEnum):
+    ENROLLED = "enrolled"
+    DECLINED = "declined"
+
+
+class Outcome(StrEnum):
+    """What became of one AutopayChoiceRecorded; recorded once per event id."""
+
+    ENROLLED = "enrolled"
+    DECLINED = "declined"
+    MERCHANT_POLICY = "merchant_policy"
+    NO_RECIPIENT = "no_recipient"
+
+
+def template_for(choice: AutopayChoiceRecorded) -> Template | None:
+    """The seed's rule: an email when the customer left the box checked or unchecked it.
+
+    A decision the merchant's policy took (no box shown, or a payment link) is not news to
+    the merchant: no email.
+    """
+    if choice.decided_by != "customer":
+        return None
+    return Template.ENROLLED if choice.auto_process else Template.DECLINED
+
+
+def outcome_for(choice: AutopayChoiceRecorded, recipients: list[str]) -> Outcome:
+    template = template_for(choice)
+    if template is None:
+        return Outcome.MERCHANT_POLICY
+    if not recipients:
+        return Outcome.NO_RECIPIENT
+    return Outcome(template.value)
+
+
+def settings_needed(choices: Iterable[AutopayChoiceRecorded]) -> dict[str, int]:
+    """Per merchant, the settings version the choices that call for an email were made under.
+
+    Settings and choices travel on different topics: a choice can arrive before the settings
+    change that added an address, and must wait for it or that address misses the email.
+    """
+    needed: dict[str, int] = {}
+    for choice in choices:
+        if template_for(choice) is not None:
+            merchant = choice.merchant_id
+            needed[merchant] = max(needed.get(merchant, 0), choice.settings_version)
+    return needed
+
+
+def merchants_behind(needed: dict[str, int], known: dict[str, int]) -> list[str]:
+    """The merchants whose known settings version is older than needed (unknown = 0)."""
+    return sorted(merchant for merchant, at in needed.items() if at > known.get(merchant, 0))
+
+
+CARD_BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "american_express": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+    "cartes_bancaires": "Cartes Bancaires",
+}
+GENERIC_NAMES = {
+    ("card", "en"): "card",
+    ("card", "fr"): "carte",
+    ("bank_account", "en"): "bank account",
+    ("bank_account", "fr"): "compte bancaire",
+}
+MASK = "••••"
+
+
+def payment_method_label(method: PaymentMethod, locale: str) -> str:
+    """ "Visa •••• 4242", "compte bancaire •••• 6789": never more than the last four digits."""
+    if method.type == "card" and method.brand:
+        name = CARD_BRANDS.get(method.brand.lower(), method.brand)
+    else:
+        name = GENERIC_NAMES[(method.type, locale)]
+    return f"{name} {MASK} {method.last4}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailFacts:
+    """Everything a template may show, taken from one event. Stored with the pending email."""
+
+    customer_name: str
+    customer_id: str
+    payment_method: str
+    box_default_checked: bool
+    occurred_at: datetime
+    reference: str
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"occurred_at": self.occurred_at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EmailFacts":
+        return cls(**(data | {"occurred_at": datetime.fromisoformat(data["occurred_at"])}))
+
+
+def email_facts(
+    choice: AutopayChoiceRecorded, *, event_id: str, occurred_at: datetime, locale: str
+) -> EmailFacts:
+    return EmailFacts(
+        customer_name=header_text(choice.customer_name),
+        customer_id=choice.customer_id,
+        payment_method=payment_method_label(choice.payment_method, locale),
+        box_default_checked=bool(choice.box_default_checked),
+        occurred_at=occurred_at,
+        reference=event_id,
+    )
+
+
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """A value safe for a header: control characters (CR, LF…) become one space.
+
+    A customer named "x\\r\\nBcc: someone" then stays text inside the Subject instead of
+    adding a header.
+    """
+    return _LINE_BREAKS.sub(" ", value).strip()
+
+
+def message_id(event_id: str, recipient: str, domain: str) -> str:
+    """The same event to the same recipient always has the same Message-ID.
+
+    A receiving system that drops repeated Message-IDs then drops a resend after a crash.
+    Hashed, because an event id is not guaranteed to be valid in a header.
+    """
+    digest = hashlib.sha256(f"{event_id}\n{recipient.lower()}".encode()).hexdigest()[:40]
+    return f"<{digest}@{domain}>"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential back-off per email, so one failing address waits alone."""
+
+    first: timedelta = timedelta(seconds=1)
+    factor: float = 2.0
+    longest: timedelta = timedelta(minutes=15)
+    max_attempts: int = 20
+
+    def delay(self, attempts: int) -> timedelta:
+        """The wait after the `attempts`-th failed attempt (1, 2, …)."""
+        return min(self.first * self.factor ** (attempts - 1), self.longest)
+
+    def gives_up(self, attempts: int) -> bool:
+        return attempts >= self.max_attempts

@@ -1,0 +1,158 @@
+"""Mail transports behind one small interface: SMTP, or `.eml` files in a folder.
+
+`send` either returns (the message was accepted), raises `TemporaryFailure` (try again
+later: a 4xx answer, a dropped connection, a timeout) or raises `PermanentFailure` (a 5xx
+refusal: retrying would get the same answer).
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+log = logging.getLogger(__name__)
+
+
+class TemporaryFailure(Exception):
+    pass
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    hostname: str
+    port: int
+    use_tls: bool
+    # None: STARTTLS when the server offers it; True: required; False: never.
+    start_tls: bool | None
+    username: str | None
+    password: str | None
+    timeout: float
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float) -> "SmtpSettings":
+        """`smtp://[user:password@]host[:port][?starttls=true|false]` or `smtps://…`."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("SMTP_URL must look like smtp://host:port or smtps://host:port")
+        secure = parts.scheme == "smtps"
+        starttls = parse_qs(parts.query).get("starttls", [""])[0].lower()
+        return cls(
+            hostname=parts.hostname,
+            port=parts.port or (465 if secure else 25),
+            use_tls=secure,
+            start_tls=None if secure or not starttls else starttls in ("1", "true", "yes"),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            timeout=timeout,
+        )
+
+
+class SmtpMailer:
+    """Keeps up to `connections` SMTP sessions open and reuses them across emails.
+
+    A session that failed in any way is closed rather than reused: its state is unknown.
+    """
+
+    def __init__(self, settings: SmtpSettings, *, connections: int = 4) -> None:
+        self._settings = settings
+        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        for _ in range(connections):
+            self._idle.put_nowait(None)
+        self._connections = connections
+
+    async def send(self, message: EmailMessage) -> None:
+        client = await self._idle.get()
+        try:
+            if client is None or not client.is_connected:
+                client = await self._connect()
+            await client.send_message(message)
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            client = await self._discard(client)
+            raise _classify(min(r.code for r in error.recipients), error) from error
+        except aiosmtplib.SMTPResponseException as error:
+            client = await self._discard(client)
+            raise _classify(error.code, error) from error
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            client = await self._discard(client)
+            raise TemporaryFailure(repr(error)) from error
+        finally:
+            self._idle.put_nowait(client)
+
+    async def close(self) -> None:
+        for _ in range(self._connections):
+            await self._discard(await self._idle.get())
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.hostname,
+            port=settings.port,
+            use_tls=settings.use_tls,
+            start_tls=settings.start_tls,
+            username=settings.username,
+            password=settings.password,
+            timeout=settings.timeout,
+        )
+        await client.connect()
+        return client
+
+    @staticmethod
+    async def _discard(client: aiosmtplib.SMTP | None) -> None:
+        if client is not None and client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+        return None
+
+
+def _classify(code: int, error: Exception) -> Exception:
+    if 500 <= code < 600:
+        return PermanentFailure(f"{code} {error}")
+    return TemporaryFailure(f"{code} {error}")
+
+
+class OutboxDirMailer:
+    """Writes each email as `<folder>/<Message-ID digest>.eml`: the embedded default.
+
+    Named after the Message-ID, so sending the same email again rewrites the same file.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    async def send(self, message: EmailMessage) -> None:
+        name = message["Message-ID"].strip("<>").split("@")[0]
+        try:
+            await asyncio.to_thread(self._write, self._folder / f"{name}.eml", message.as_bytes())
+        except OSError as error:
+            raise TemporaryFailure(repr(error)) from error
+
+    async def close(self) -> None:
+        return None
+
+    def _write(self, path: Path, content: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".eml.part")
+        partial.write_bytes(content)
+        partial.replace(path)
+
+
+def make_mailer(smtp_url: str | None, *, timeout: float, outbox_dir: Path) -> Mailer:
+    if smtp_url:
+        return SmtpMailer(SmtpSettings.from_url(smtp_url, timeout=timeout))
+    return OutboxDirMailer(outbox_dir)

@@ -1,0 +1,123 @@
+"""The notifier's rules, as tables."""
+
+from datetime import timedelta
+
+import pytest
+
+from services.common.contract import AutopayChoiceRecorded, PaymentMethod
+from services.notifier.domain import (
+    Outcome,
+    RetryPolicy,
+    Template,
+    header_text,
+    merchants_behind,
+    message_id,
+    outcome_for,
+    payment_method_label,
+    settings_needed,
+    template_for,
+)
+
+VISA = PaymentMethod(id="pm_1", type="card", brand="visa", last4="4242")
+
+
+def method(kind: str, brand: str | None, last4: str) -> PaymentMethod:
+    return PaymentMethod(id="pm_x", type=kind, brand=brand, last4=last4)
+
+
+def choice(**changes) -> AutopayChoiceRecorded:
+    fields = dict(
+        merchant_id="m1",
+        customer_id="c1",
+        customer_name="Ada Lovelace",
+        payment_method=VISA,
+        channel="customer_portal",
+        auto_process=True,
+        decided_by="customer",
+        box_default_checked=False,
+        settings_version=1,
+        caused_by="pma-1",
+    )
+    return AutopayChoiceRecorded(**(fields | changes))
+
+
+@pytest.mark.parametrize(
+    ("decided_by", "auto_process", "recipients", "template", "outcome"),
+    [
+        ("customer", True, ["a@x.com"], Template.ENROLLED, Outcome.ENROLLED),
+        ("customer", False, ["a@x.com"], Template.DECLINED, Outcome.DECLINED),
+        ("customer", True, [], Template.ENROLLED, Outcome.NO_RECIPIENT),
+        ("customer", False, [], Template.DECLINED, Outcome.NO_RECIPIENT),
+        ("merchant_policy", True, ["a@x.com"], None, Outcome.MERCHANT_POLICY),
+        ("merchant_policy", False, ["a@x.com"], None, Outcome.MERCHANT_POLICY),
+    ],
+)
+def test_the_customer_decision_picks_the_email_and_policy_decisions_send_none(
+    decided_by, auto_process, recipients, template, outcome
+):
+    event = choice(decided_by=decided_by, auto_process=auto_process)
+    assert template_for(event) == template
+    assert outcome_for(event, recipients) == outcome
+
+
+@pytest.mark.parametrize(
+    ("method", "locale", "label"),
+    [
+        (VISA, "en", "Visa •••• 4242"),
+        (VISA, "fr", "Visa •••• 4242"),
+        (
+            PaymentMethod(id="p", type="card", brand="amex", last4="0005"),
+            "en",
+            "American Express •••• 0005",
+        ),
+        (PaymentMethod(id="p", type="card", brand="Elo", last4="1234"), "en", "Elo •••• 1234"),
+        (PaymentMethod(id="p", type="card", last4="1234"), "fr", "carte •••• 1234"),
+        (PaymentMethod(id="p", type="bank_account", last4="6789"), "en", "bank account •••• 6789"),
+        (
+            PaymentMethod(id="p", type="bank_account", last4="6789"),
+            "fr",
+            "compte bancaire •••• 6789",
+        ),
+    ],
+)
+def test_a_payment_method_shows_its_name_and_only_its_last_four_digits(method, locale, label):
+    assert payment_method_label(method, locale) == label
+
+
+def test_a_line_break_in_a_header_value_becomes_a_space_so_it_cannot_start_a_header():
+    assert header_text("Ada\r\nBcc: evil@example.com") == "Ada Bcc: evil@example.com"
+    assert header_text("Ada\nLove\x00lace\u2028") == "Ada Love lace"
+
+
+def test_the_message_id_is_the_same_for_a_repeat_and_differs_per_recipient():
+    first = message_id("evt-1", "a@x.com", "example.com")
+    assert first == message_id("evt-1", "A@X.com", "example.com")
+    assert first != message_id("evt-1", "b@x.com", "example.com")
+    assert first != message_id("evt-2", "a@x.com", "example.com")
+    assert first.startswith("<") and first.endswith("@example.com>")
+
+
+def test_an_event_id_with_header_characters_still_gives_a_clean_message_id():
+    assert "\n" not in message_id("evt\r\nBcc: x@y.z", "a@x.com", "example.com")
+
+
+def test_only_choices_that_send_an_email_wait_for_their_settings_version():
+    needed = settings_needed(
+        [
+            choice(merchant_id="m1", settings_version=3),
+            choice(merchant_id="m1", settings_version=5, auto_process=False),
+            choice(merchant_id="m2", settings_version=9, decided_by="merchant_policy"),
+            choice(merchant_id="m3", settings_version=0),
+        ]
+    )
+    assert needed == {"m1": 5, "m3": 0}
+    assert merchants_behind(needed, {"m1": 4}) == ["m1"]
+    assert merchants_behind(needed, {"m1": 5}) == []
+    assert merchants_behind({"m4": 1}, {}) == ["m4"]
+
+
+def test_retries_back_off_exponentially_up_to_a_ceiling_and_then_give_up():
+    policy = RetryPolicy(first=timedelta(seconds=1), longest=timedelta(seconds=30), max_attempts=10)
+    assert [policy.delay(n).total_seconds() for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+    assert not policy.gives_up(9)
+    assert policy.gives_up(10)
