@@ -1,6 +1,8 @@
 """Composition root of the notifier service: pools, consumers, mailer, HTTP routes."""
 
+import asyncio
 import contextlib
+import functools
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -8,29 +10,62 @@ from faststream.kafka import KafkaBroker
 
 from services.common.config import Config
 from services.common.http import health_router
-from services.common.runtime import infrastructure
+from services.common.runtime import background, infrastructure
+from services.notifier import service, subscribers
+from services.notifier.mailer import make_mailer
 
 SCHEMA = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(config: Config) -> FastAPI:
+def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> FastAPI:
+    """`group_ids` (settings, choices) overrides the consumer groups: tests replay with it."""
+    settings_group, choices_group = group_ids or subscribers.groups(config)
     checks = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         async with infrastructure(config, SCHEMA, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
-            broker = KafkaBroker(
-                config.kafka_bootstrap_servers,
-                enable_idempotence=config.kafka_enable_idempotence,
+            mailer = make_mailer(
+                config.smtp_url,
+                timeout=config.smtp_timeout_seconds,
+                outbox_dir=config.mail_outbox_dir,
             )
-            await broker.start()
+            sender = service.Sender(infra.pool, mailer, mail_from=config.mail_from)
+            # One broker per consumer group: a broker starts its subscribers one after the
+            # other, and each group join takes seconds; two brokers join at the same time.
+            settings_broker, choices_broker = _broker(config), _broker(config)
+            subscribers.subscribe_settings(
+                settings_broker,
+                config,
+                infra.producer,
+                functools.partial(service.project_settings, infra.pool),
+                group_id=settings_group,
+            )
+            subscribers.subscribe_choices(
+                choices_broker,
+                config,
+                infra.producer,
+                service.ChoiceRecorder(infra.pool),
+                group_id=choices_group,
+            )
             try:
-                yield
+                async with background(sender.run()):
+                    await asyncio.gather(settings_broker.start(), choices_broker.start())
+                    try:
+                        yield
+                    finally:
+                        await asyncio.gather(settings_broker.stop(), choices_broker.stop())
             finally:
-                await broker.stop()
+                await mailer.close()
 
     app = FastAPI(title="portal-autopay notifier", lifespan=lifespan)
     app.include_router(health_router(checks))
     return app
+
+
+def _broker(config: Config) -> KafkaBroker:
+    return KafkaBroker(
+        config.kafka_bootstrap_servers, enable_idempotence=config.kafka_enable_idempotence
+    )

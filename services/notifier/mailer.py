@@ -10,11 +10,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+
+from services.notifier.rendering import wire_bytes
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,11 @@ class SmtpMailer:
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
-            await client.send_message(message)
+            await client.sendmail(
+                parseaddr(str(message["From"]))[1],
+                [address for _, address in getaddresses(message.get_all("To", []))],
+                wire_bytes(message),
+            )
         except aiosmtplib.SMTPRecipientsRefused as error:
             client = await self._discard(client)
             raise _classify(min(r.code for r in error.recipients), error) from error
@@ -138,7 +145,7 @@ class OutboxDirMailer:
     async def send(self, message: EmailMessage) -> None:
         name = message["Message-ID"].strip("<>").split("@")[0]
         try:
-            await asyncio.to_thread(self._write, self._folder / f"{name}.eml", message.as_bytes())
+            await asyncio.to_thread(self._write, self._folder / f"{name}.eml", wire_bytes(message))
         except OSError as error:
             raise TemporaryFailure(repr(error)) from error
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from services.common.contract import PaymentMethod
 from services.notifier.domain import LOCALES, EmailFacts, Template, payment_method_label
-from services.notifier.rendering import Renderer, compose
+from services.notifier.rendering import Renderer, compose, wire_bytes
 
 SAMPLE_TIME = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 SAMPLE_METHODS = {
@@ -42,7 +42,7 @@ def write_previews(out: Path, *, mail_from: str) -> list[Path]:
                 date=SAMPLE_TIME,
             )
             eml = out / f"{template}.{locale}.eml"
-            eml.write_bytes(message.as_bytes())
+            eml.write_bytes(wire_bytes(message))
             html = out / f"{template}.{locale}.html"
             html.write_text(rendered.html, encoding="utf-8")
             written += [eml, html]

@@ -8,6 +8,7 @@ misspelt variable fails the preview and the golden tests instead of sending a bl
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_date
 from pathlib import Path
@@ -18,6 +19,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from services.notifier.domain import EmailFacts, Template, header_text
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+# Headers are written on one line (RFC 5322 allows 998 characters; a subject stays far
+# below): Python's folding of a long subject can double a space before an encoded word.
+WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +83,8 @@ def compose(
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as sent over SMTP and written to `.eml` files (CRLF line endings)."""
+    return message.as_bytes(policy=WIRE_POLICY)

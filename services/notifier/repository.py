@@ -1,0 +1,185 @@
+"""The notifier's SQL (schema `notifier`), nothing else. Callers own the transactions."""
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+EMAILS_CHANNEL = "notifier_emails"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipients:
+    version: int
+    emails: list[str]
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceRow:
+    event_id: str
+    merchant_id: str
+    outcome: str
+    settings_version: int
+    recipients_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRow:
+    event_id: str
+    recipient: str
+    template: str
+    locale: str
+    facts: dict
+    attempts: int = 0
+
+
+async def save_recipients(
+    connection: asyncpg.Connection, rows: Sequence[tuple[str, int, list[str], str]]
+) -> None:
+    """Upsert (merchant_id, version, emails, locale); an older version never wins.
+
+    At most one row per merchant per call (PostgreSQL refuses to update a row twice).
+    """
+    if not rows:
+        return
+    merchants, versions, emails, locales = zip(*rows, strict=True)
+    await connection.execute(
+        """
+        INSERT INTO notifier.recipients (merchant_id, version, emails, locale)
+        SELECT merchant_id, version, ARRAY(SELECT jsonb_array_elements_text(emails)), locale
+        FROM unnest($1::text[], $2::int[], $3::jsonb[], $4::text[])
+            AS t (merchant_id, version, emails, locale)
+        ON CONFLICT (merchant_id) DO UPDATE
+        SET version = excluded.version, emails = excluded.emails, locale = excluded.locale,
+            updated_at = now()
+        WHERE recipients.version < excluded.version
+        """,
+        list(merchants),
+        list(versions),
+        [json.dumps(addresses) for addresses in emails],
+        list(locales),
+    )
+
+
+async def recipients_of(
+    connection: asyncpg.Connection | asyncpg.Pool, merchant_ids: Iterable[str]
+) -> dict[str, Recipients]:
+    rows = await connection.fetch(
+        "SELECT merchant_id, version, emails, locale FROM notifier.recipients"
+        " WHERE merchant_id = ANY($1::text[])",
+        list(set(merchant_ids)),
+    )
+    return {
+        row["merchant_id"]: Recipients(row["version"], list(row["emails"]), row["locale"])
+        for row in rows
+    }
+
+
+async def record_choices(connection: asyncpg.Connection, rows: Sequence[ChoiceRow]) -> set[str]:
+    """Insert the choices not seen before; return the event ids that were new."""
+    inserted = await connection.fetch(
+        """
+        INSERT INTO notifier.choices
+            (event_id, merchant_id, outcome, settings_version, recipients_version)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[])
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id
+        """,
+        [row.event_id for row in rows],
+        [row.merchant_id for row in rows],
+        [row.outcome for row in rows],
+        [row.settings_version for row in rows],
+        [row.recipients_version for row in rows],
+    )
+    return {row["event_id"] for row in inserted}
+
+
+async def add_emails(connection: asyncpg.Connection, rows: Sequence[EmailRow]) -> None:
+    """Queue emails for the sender and wake it (the NOTIFY is delivered at commit)."""
+    if not rows:
+        return
+    await connection.execute(
+        """
+        INSERT INTO notifier.emails (event_id, recipient, template, locale, facts)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
+        ON CONFLICT (event_id, recipient) DO NOTHING
+        """,
+        [row.event_id for row in rows],
+        [row.recipient for row in rows],
+        [row.template for row in rows],
+        [row.locale for row in rows],
+        [json.dumps(row.facts) for row in rows],
+    )
+    await connection.execute("SELECT pg_notify($1, '')", EMAILS_CHANNEL)
+
+
+async def claim_due(connection: asyncpg.Connection, limit: int) -> list[EmailRow]:
+    """Lock up to `limit` pending emails that are due; other senders skip them."""
+    rows = await connection.fetch(
+        """
+        SELECT event_id, recipient, template, locale, facts, attempts FROM notifier.emails
+        WHERE status = 'pending' AND next_attempt_at <= now()
+        ORDER BY next_attempt_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+        """,
+        limit,
+    )
+    return [
+        EmailRow(
+            event_id=row["event_id"],
+            recipient=row["recipient"],
+            template=row["template"],
+            locale=row["locale"],
+            facts=json.loads(row["facts"]),
+            attempts=row["attempts"],
+        )
+        for row in rows
+    ]
+
+
+async def mark_sent(connection: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
+    await connection.execute(
+        """
+        UPDATE notifier.emails AS e
+        SET status = 'sent', attempts = e.attempts + 1, sent_at = now(), last_error = NULL
+        FROM unnest($1::text[], $2::text[]) AS k (event_id, recipient)
+        WHERE e.event_id = k.event_id AND e.recipient = k.recipient
+        """,
+        [event_id for event_id, _ in keys],
+        [recipient for _, recipient in keys],
+    )
+
+
+async def mark_failed(
+    connection: asyncpg.Connection,
+    failures: Sequence[tuple[str, str, str, datetime | None]],
+) -> None:
+    """(event_id, recipient, error, retry_at): retry at that time, or never when None."""
+    await connection.execute(
+        """
+        UPDATE notifier.emails AS e
+        SET status = CASE WHEN f.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
+            attempts = e.attempts + 1,
+            next_attempt_at = coalesce(f.retry_at, e.next_attempt_at),
+            last_error = f.error
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+            AS f (event_id, recipient, error, retry_at)
+        WHERE e.event_id = f.event_id AND e.recipient = f.recipient
+        """,
+        [failure[0] for failure in failures],
+        [failure[1] for failure in failures],
+        [failure[2][:2000] for failure in failures],
+        [failure[3] for failure in failures],
+    )
+
+
+async def next_due_in(connection: asyncpg.Connection | asyncpg.Pool) -> float | None:
+    """Seconds until the earliest pending email is due (0 when overdue), None when none."""
+    return await connection.fetchval(
+        "SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()))::float8"
+        " FROM notifier.emails WHERE status = 'pending'"
+    )
