@@ -34,10 +34,12 @@ def register(
         BatchConsumer(PortalSettingsChanged, service.record_settings, dead_letters),
         topic=config.topic(SETTINGS_CHANGED_TOPIC),
         group_id=settings_group(config),
+        session_timeout_ms=config.kafka_session_timeout_ms,
     )
     subscribe_batches(
         broker,
         BatchConsumer(PaymentMethodAdded, service.record_payment_methods, dead_letters),
         topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
         group_id=payment_methods_group(config),
+        session_timeout_ms=config.kafka_session_timeout_ms,
     )

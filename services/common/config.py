@@ -23,6 +23,9 @@ class Config(BaseSettings):
     kafka_topic_prefix: str = ""
     kafka_topic_partitions: int = Field(default=6, ge=1)
     kafka_topic_replication_factor: int = Field(default=1, ge=1)
+    # Consumer groups: how long a silent member keeps its partitions. Apache Kafka refuses
+    # less than 6 s by default; tests on the embedded broker use less for quick group joins.
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
 
     database_url: str = "postgresql://postgres@localhost:5432/postgres"
     database_pool_size: int = Field(default=10, ge=1)

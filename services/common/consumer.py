@@ -109,6 +109,16 @@ class BatchConsumer(Generic[D]):
                 await asyncio.sleep(delay)
 
 
+async def _leave_undecoded(message: object) -> None:
+    """Skip FastStream's own body decoding: `BatchConsumer` decodes every record itself.
+
+    FastStream would parse each `application/json` value before the handler runs, and one
+    record that is not JSON would fail the whole batch outside the handler, unacknowledged
+    and never dead-lettered, while later batches commit past it.
+    """
+    return None
+
+
 def subscribe_batches(
     broker: KafkaBroker,
     consumer: BatchConsumer,
@@ -116,8 +126,21 @@ def subscribe_batches(
     topic: str,
     group_id: str,
     max_records: int = 1000,
+    session_timeout_ms: int | None = None,
 ) -> None:
-    """Register `consumer` on `topic`: one handler call and one offset commit per batch."""
+    """Register `consumer` on `topic`: one handler call and one offset commit per batch.
+
+    `session_timeout_ms` (default: the client's) also bounds how long joining the group
+    takes on the embedded broker, which waits about half of it before assigning partitions.
+    """
+    group_timing = (
+        {}
+        if session_timeout_ms is None
+        else {
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": max(100, min(3000, session_timeout_ms // 3)),
+        }
+    )
 
     @broker.subscriber(
         topic,
@@ -128,6 +151,8 @@ def subscribe_batches(
         batch_timeout_ms=10,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
+        decoder=_leave_undecoded,
+        **group_timing,
     )
     async def on_batch(message: KafkaMessage) -> None:
         await consumer.process(message.raw_message)

@@ -128,10 +128,24 @@ class OutboxRelay:
         # A listener lost with its server (a restart) is replaced, or NOTIFYs would be missed.
         while not listener.is_closed():
             self._wake.clear()
-            while await self.publish_pending() == self._batch_size:
+            while await self._publish_pending_uninterrupted() == self._batch_size:
                 pass
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def _publish_pending_uninterrupted(self) -> int:
+        """`publish_pending`, finished even when the relay is cancelled (a graceful stop).
+
+        Cancelled between the broker's acknowledgement and the DELETE, a batch would be
+        published again by the next relay: same ids, but needless duplicates.
+        """
+        batch = asyncio.ensure_future(self.publish_pending())
+        try:
+            return await asyncio.shield(batch)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await batch
+            raise
 
     @contextlib.asynccontextmanager
     async def _listening(self):

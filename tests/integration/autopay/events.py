@@ -55,13 +55,20 @@ def payment_method_added(
 
 
 def choices_by_cause(records: list[ConsumerRecord]) -> dict[str, dict]:
-    """AutopayChoiceRecorded data by the id of the event that caused it; fails on a duplicate."""
+    """AutopayChoiceRecorded data by the id of the event that caused it.
+
+    Fails when one input caused two different events. The same event (same `ce_id`) twice is
+    one event: the outbox relay repeats a record whose deletion a crash interrupted, and
+    consumers dedupe on the id.
+    """
     choices: dict[str, dict] = {}
+    ids: dict[str, str] = {}
     for record in records:
         assert header(record, "ce_type") == "AutopayChoiceRecorded"
         data = json.loads(record.value)
-        assert data["caused_by"] not in choices, f"two choices for {data['caused_by']}"
-        choices[data["caused_by"]] = data
+        cause, event_id = data["caused_by"], header(record, "ce_id")
+        assert ids.setdefault(cause, event_id) == event_id, f"two choices for {cause}"
+        choices[cause] = data
     return choices
 
 
