@@ -9,7 +9,7 @@ from services.common import outbox
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
-from services.settings import http
+from services.settings import http, problems
 from services.settings.repository import SCHEMA, PostgresStore
 from services.settings.service import SettingsService
 
@@ -36,5 +36,5 @@ def create_app(config: Config) -> FastAPI:
     )
     app.include_router(health_router(checks))
     app.include_router(http.router())
-    http.install_error_handlers(app)
+    problems.install_error_handlers(app)
     return app

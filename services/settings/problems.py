@@ -1,0 +1,92 @@
+"""Errors as JSON: `{"reason": ..., "message": ...}`, with `errors` per field for a bad body.
+
+400 for a malformed request (id, query, header, JSON), 404 for an unknown version, 412 when
+If-Match names another version, 422 for a body that is not valid settings.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.settings.domain import VersionConflict
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.extra = status, reason, message, extra
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(VersionConflict, _version_conflict)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _problem(status: int, reason: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"reason": reason, "message": message, **extra}, status_code=status)
+
+
+async def _api_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return _problem(error.status, error.reason, error.message, **error.extra)
+
+
+async def _version_conflict(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, VersionConflict)
+    response = _problem(412, "version_mismatch", str(error), current_version=error.current.version)
+    response.headers["ETag"] = etag(error.current.version)
+    return response
+
+
+_MALFORMED = {
+    "path": ("invalid_merchant_id", "the merchant id must be 1–64 of A-Z a-z 0-9 _ -"),
+    "query": ("invalid_query", "a query parameter is out of range or not a number"),
+    "header": ("invalid_header", "a header is malformed"),
+}
+
+
+async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
+    """400 for what is malformed around the body, 422 for a body that is not valid settings."""
+    assert isinstance(error, RequestValidationError)
+    problems = error.errors()
+    for problem in problems:
+        where, *rest = problem["loc"]
+        if where == "path" and rest == ["version"]:
+            return _problem(400, "invalid_version", "the version must be a whole number")
+        if where in _MALFORMED:
+            return _problem(400, *_MALFORMED[where])
+        if problem["type"] == "json_invalid":
+            return _problem(400, "malformed_json", "the body is not JSON")
+    return _problem(
+        422,
+        "invalid_settings",
+        "the body is not valid portal settings",
+        errors=[_field_problem(problem) for problem in problems],
+    )
+
+
+def _field_problem(problem: dict[str, Any]) -> dict[str, str]:
+    path = [str(part) for part in problem["loc"][1:]]
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        reason = "unknown_field"
+    elif kind == "missing":
+        reason = "missing_field"
+    elif kind.endswith("_type"):
+        reason = "wrong_type"
+    elif kind == "value_error" and "emails" in path:
+        reason = "invalid_email"
+    elif kind == "literal_error" and path[-1:] == ["locale"]:
+        reason = "unsupported_locale"
+    elif kind == "too_long":
+        reason = "too_many_emails" if path[-1:] == ["emails"] else "too_long"
+    else:
+        reason = kind
+    return {"field": ".".join(path) or "body", "reason": reason, "message": problem["msg"]}
