@@ -7,7 +7,7 @@ into messages; this module decides what is said and to whom.
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -110,7 +110,14 @@ class EmailFacts:
     reference: str
 
     def to_json(self) -> dict:
-        return asdict(self) | {"occurred_at": self.occurred_at.isoformat()}
+        return {
+            "customer_name": self.customer_name,
+            "customer_id": self.customer_id,
+            "payment_method": self.payment_method,
+            "box_default_checked": self.box_default_checked,
+            "occurred_at": self.occurred_at.isoformat(),
+            "reference": self.reference,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "EmailFacts":

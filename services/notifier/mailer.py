@@ -9,15 +9,13 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from services.notifier.rendering import wire_bytes
+from services.notifier.mime import OutgoingEmail
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +29,7 @@ class PermanentFailure(Exception):
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, email: OutgoingEmail) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -79,16 +77,12 @@ class SmtpMailer:
             self._idle.put_nowait(None)
         self._connections = connections
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, email: OutgoingEmail) -> None:
         client = await self._idle.get()
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
-            await client.sendmail(
-                parseaddr(str(message["From"]))[1],
-                [address for _, address in getaddresses(message.get_all("To", []))],
-                wire_bytes(message),
-            )
+            await client.sendmail(email.envelope_from, [email.recipient], email.data)
         except aiosmtplib.SMTPRecipientsRefused as error:
             client = await self._discard(client)
             raise _classify(min(r.code for r in error.recipients), error) from error
@@ -142,10 +136,10 @@ class OutboxDirMailer:
     def __init__(self, folder: Path) -> None:
         self._folder = folder
 
-    async def send(self, message: EmailMessage) -> None:
-        name = message["Message-ID"].strip("<>").split("@")[0]
+    async def send(self, email: OutgoingEmail) -> None:
+        name = email.message_id.strip("<>").split("@")[0]
         try:
-            await asyncio.to_thread(self._write, self._folder / f"{name}.eml", wire_bytes(message))
+            await asyncio.to_thread(self._write, self._folder / f"{name}.eml", email.data)
         except OSError as error:
             raise TemporaryFailure(repr(error)) from error
 

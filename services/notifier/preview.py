@@ -5,7 +5,8 @@ from pathlib import Path
 
 from services.common.contract import PaymentMethod
 from services.notifier.domain import LOCALES, EmailFacts, Template, payment_method_label
-from services.notifier.rendering import Renderer, compose, wire_bytes
+from services.notifier.mime import build
+from services.notifier.rendering import Renderer
 
 SAMPLE_TIME = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 SAMPLE_METHODS = {
@@ -34,7 +35,7 @@ def write_previews(out: Path, *, mail_from: str) -> list[Path]:
     for template in Template:
         for locale in LOCALES:
             rendered = renderer.render(template, locale, sample_facts(template, locale))
-            message = compose(
+            email = build(
                 rendered,
                 sender=mail_from,
                 recipient="billing@merchant.example",
@@ -42,7 +43,7 @@ def write_previews(out: Path, *, mail_from: str) -> list[Path]:
                 date=SAMPLE_TIME,
             )
             eml = out / f"{template}.{locale}.eml"
-            eml.write_bytes(wire_bytes(message))
+            eml.write_bytes(email.data)
             html = out / f"{template}.{locale}.html"
             html.write_text(rendered.html, encoding="utf-8")
             written += [eml, html]

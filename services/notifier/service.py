@@ -28,7 +28,8 @@ from services.notifier.domain import (
     template_for,
 )
 from services.notifier.mailer import Mailer, PermanentFailure, TemporaryFailure
-from services.notifier.rendering import Renderer, compose
+from services.notifier.mime import build
+from services.notifier.rendering import Renderer
 from services.notifier.repository import ChoiceRow, EmailRow, Recipients
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ class Sender:
                 Template(row.template), row.locale, EmailFacts.from_json(row.facts)
             )
             await self._mailer.send(
-                compose(
+                build(
                     rendered,
                     sender=self._mail_from,
                     recipient=row.recipient,

@@ -7,8 +7,9 @@ import pytest
 
 from services.notifier.domain import Template
 from services.notifier.mailer import OutboxDirMailer, SmtpMailer, SmtpSettings, make_mailer
+from services.notifier.mime import build
 from services.notifier.preview import sample_facts
-from services.notifier.rendering import Renderer, compose
+from services.notifier.rendering import Renderer
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,7 @@ def test_without_an_smtp_url_the_emails_go_to_the_outbox_folder(tmp_path):
 
 
 async def test_the_outbox_folder_holds_one_eml_file_per_email_even_when_sent_twice(tmp_path):
-    message = compose(
+    email = build(
         Renderer().render(Template.ENROLLED, "en", sample_facts(Template.ENROLLED, "en")),
         sender="Portal <no-reply@example.com>",
         recipient="billing@merchant.example",
@@ -54,8 +55,8 @@ async def test_the_outbox_folder_holds_one_eml_file_per_email_even_when_sent_twi
         date=datetime(2026, 1, 1, tzinfo=UTC),
     )
     mailer = OutboxDirMailer(tmp_path / "mail")
-    await mailer.send(message)
-    await mailer.send(message)
+    await mailer.send(email)
+    await mailer.send(email)
     files = list((tmp_path / "mail").iterdir())
     assert [path.name for path in files] == ["abc123.eml"]
     parsed = message_from_bytes(files[0].read_bytes(), policy=policy.default)

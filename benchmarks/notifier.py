@@ -1,0 +1,148 @@
+"""Notifier figures: emails per second delivered to a local SMTP server.
+
+    .venv/bin/python -m benchmarks.notifier [--emails 5000]
+
+Uses the servers the tests use (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, else the embedded
+broker and the local PostgreSQL), in a fresh database with fresh topics. The SMTP server is
+aiosmtpd in its own process (so it does not share this process's interpreter lock), counting
+what it accepts.
+
+1. Sender: N emails already queued in `notifier.emails` (recorded through the service, as
+   the choices consumer does); the clock runs from the first claim to the last email
+   accepted by the SMTP server.
+2. End to end: the notifier app runs in this process (consumers ready); N
+   AutopayChoiceRecorded events are published, and the clock runs from the first publish to
+   the last email accepted: consume, dedupe, queue, render, send.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import time
+import uuid
+
+import asyncpg
+
+from services.common import db
+from services.common.config import Config
+from services.common.contract import AUTOPAY_CHOICE_RECORDED_TOPIC, record_key
+from services.common.embedded import free_port
+from services.common.envelope import encode_binary
+from services.common.kafka import create_topics
+from services.notifier import app as notifier_app
+from services.notifier import service
+from services.notifier.mailer import SmtpMailer, SmtpSettings
+from tests.infrastructure import kafka_server, postgres_server, with_database
+from tests.integration.notifier.helpers import choice_recorded, settings_changed
+from tests.support import producer, publish
+
+
+def _smtp_server(port: int, accepted, ready) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Counting:
+        async def handle_DATA(self, server, session, envelope):
+            with accepted.get_lock():
+                accepted.value += 1
+            return "250 Message accepted"
+
+    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    while True:
+        time.sleep(3600)
+
+
+async def _wait_for(accepted, count: int, timeout: float = 120) -> float:
+    deadline = time.monotonic() + timeout
+    while accepted.value < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{accepted.value}/{count} emails after {timeout}s")
+        await asyncio.sleep(0.005)
+    return time.monotonic()
+
+
+async def sender_throughput(config: Config, accepted, emails: int) -> float:
+    pool = await db.create_pool(config.database_url, size=4)
+    try:
+        await db.migrate(pool, notifier_app.SCHEMA, notifier_app.MIGRATIONS)
+        merchant = f"bench_{uuid.uuid4().hex[:8]}"
+        await service.project_settings(pool, [settings_changed(merchant, ["ops@m.example"])])
+        recorder = service.ChoiceRecorder(pool)
+        for start in range(0, emails, 1000):
+            await recorder([choice_recorded(merchant) for _ in range(min(1000, emails - start))])
+        mailer = SmtpMailer(SmtpSettings.from_url(config.smtp_url, timeout=10))
+        sender = service.Sender(pool, mailer, mail_from=config.mail_from)
+        before = accepted.value
+        started = time.monotonic()
+        while await sender.send_due():
+            pass
+        finished = await _wait_for(accepted, before + emails)
+        await mailer.close()
+        return emails / (finished - started)
+    finally:
+        await pool.close()
+
+
+async def end_to_end_throughput(config: Config, accepted, emails: int) -> float:
+    merchant = f"bench_{uuid.uuid4().hex[:8]}"
+    choices = [choice_recorded(merchant) for _ in range(emails)]
+    topic = config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC)
+    app = notifier_app.create_app(config)
+    async with app.router.lifespan_context(app), producer(config) as client:
+        await publish(config, settings_changed(merchant, ["ops@m.example"]), client=client)
+        await asyncio.sleep(0.5)  # the settings projection has its own consumer: let it land
+        before = accepted.value
+        started = time.monotonic()
+        deliveries = []
+        for choice in choices:
+            headers, value = encode_binary(choice)
+            key = record_key(choice.data).encode()
+            deliveries.append(await client.send(topic, value=value, key=key, headers=headers))
+        await asyncio.gather(*deliveries)
+        published = time.monotonic()
+        finished = await _wait_for(accepted, before + emails)
+        print(f"published {emails} events in {published - started:.2f}s")
+    return emails / (finished - started)
+
+
+async def main(emails: int) -> None:
+    accepted = multiprocessing.Value("i", 0)
+    ready = multiprocessing.Event()
+    port = free_port()
+    smtp = multiprocessing.Process(target=_smtp_server, args=(port, accepted, ready), daemon=True)
+    smtp.start()
+    ready.wait(10)
+    try:
+        with kafka_server() as kafka_url, postgres_server() as postgres_url:
+            name = f"bench_{uuid.uuid4().hex[:12]}"
+            admin = await asyncpg.connect(postgres_url)
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                config = Config(
+                    _env_file=None,
+                    kafka_bootstrap_servers=kafka_url,
+                    kafka_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
+                    database_url=with_database(postgres_url, name),
+                    smtp_url=f"smtp://127.0.0.1:{port}",
+                )
+                await create_topics(config)
+                sender = await sender_throughput(config, accepted, emails)
+                end_to_end = await end_to_end_throughput(config, accepted, emails)
+            finally:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await admin.close()
+    finally:
+        smtp.terminate()
+    print(f"\nnotifier, {emails} emails to a local aiosmtpd server (target: ≥ 500 emails/s)")
+    print(f"{'measure':<46} {'emails/s':>10}")
+    print(f"{'sender: queued emails → SMTP':<46} {sender:>10,.0f}")
+    print(f"{'end to end: AutopayChoiceRecorded → SMTP':<46} {end_to_end:>10,.0f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=5000)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main(parser.parse_args().emails))
