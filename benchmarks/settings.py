@@ -11,7 +11,7 @@ broker and the local PostgreSQL), in a fresh database with fresh topics for each
    event. Median and p99 over all changes.
 2. Saves/s: `portal-autopay run settings` as a separate process, driven over HTTP by
    concurrent clients (many merchants; then one merchant, whose saves queue on its row lock),
-   until every event is readable on the topic.
+   until every event is readable on the topic; then the save use-case alone, in-process.
 """
 
 import argparse
@@ -153,6 +153,27 @@ async def commit_to_topic_latency(config: Config, changes: int, rate: float) -> 
         return sorted(arrivals.seen[key] - at for key, at in committed.items())
 
 
+async def service_saves_per_second(config: Config, saves: int, concurrency: int) -> float:
+    """Saves/s of the use-case alone (relay running, no HTTP), over 100 merchants."""
+    app = create_app(config)
+    async with app.router.lifespan_context(app):
+        service = app.state.settings_service
+        pending = iter(range(saves))
+
+        async def worker() -> None:
+            for n in pending:
+                await service.patch(
+                    f"bench{n % 100}",
+                    Changes(notification={"emails": [f"ops{n}@example.com"]}),
+                    expected_version=None,
+                    actor="benchmark",
+                )
+
+        start = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return saves / (time.monotonic() - start)
+
+
 async def saves_per_second(
     config: Config, saves: int, merchants: int, concurrency: int
 ) -> tuple[float, float]:
@@ -191,6 +212,8 @@ async def main(args: argparse.Namespace) -> None:
         async with fresh_config(kafka, postgres) as config:
             latencies = await commit_to_topic_latency(config, args.changes, args.rate)
         async with fresh_config(kafka, postgres) as config:
+            bare = await service_saves_per_second(config, args.saves, args.concurrency)
+        async with fresh_config(kafka, postgres) as config:
             many = await saves_per_second(config, args.saves, 100, args.concurrency)
         async with fresh_config(kafka, postgres) as config:
             one = await saves_per_second(config, args.saves // 5, 1, args.concurrency)
@@ -202,6 +225,7 @@ async def main(args: argparse.Namespace) -> None:
     print(f"saves/s over HTTP, {args.concurrency} concurrent clients:  answered  events read")
     print(f"  {args.saves:>5} saves, 100 merchants   {many[0]:17.0f}  {many[1]:11.0f}")
     print(f"  {args.saves // 5:>5} saves, one merchant    {one[0]:17.0f}  {one[1]:11.0f}")
+    print(f"saves/s of the service alone (no HTTP), {args.saves} saves: {bare:.0f}")
 
 
 if __name__ == "__main__":

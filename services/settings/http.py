@@ -26,7 +26,7 @@ MerchantId = Annotated[
 ]
 
 
-def actor(
+async def actor(
     name: Annotated[
         str,
         Header(
@@ -39,7 +39,10 @@ def actor(
     ] = DEFAULT_ACTOR,
 ) -> str:
     """Who is saving. The one place to change when merchant-scoped API tokens arrive: the
-    token's subject becomes the actor, and a token for another merchant is refused here."""
+    token's subject becomes the actor, and a token for another merchant is refused here.
+
+    Async only so that FastAPI calls it on the event loop rather than in a worker thread.
+    """
     return name
 
 

@@ -27,24 +27,23 @@ class SettingsRepository:
         Concurrent saves of one merchant queue here, so each one reads the version the previous
         one committed: versions stay consecutive and outbox rows follow version order.
         """
-        await self._connection.execute(
-            "INSERT INTO settings.merchants (merchant_id, current_version) VALUES ($1, 0)"
-            " ON CONFLICT (merchant_id) DO NOTHING",
-            merchant_id,
-        )
-        # A separate statement after the lock: under READ COMMITTED it sees the version row
-        # committed by whoever held the lock before.
+        # The no-op update takes the row lock, creating the row for a first save, and
+        # returns the version committed by whoever held the lock before.
         current = await self._connection.fetchval(
-            "SELECT current_version FROM settings.merchants WHERE merchant_id = $1 FOR UPDATE",
+            "INSERT INTO settings.merchants AS m (merchant_id, current_version) VALUES ($1, 0)"
+            " ON CONFLICT (merchant_id) DO UPDATE SET current_version = m.current_version"
+            " RETURNING current_version",
             merchant_id,
         )
+        # A new statement, so a new snapshot under READ COMMITTED: it sees that version's row.
         return await self.version(merchant_id, current) if current else None
 
     async def add(self, version: SettingsVersion, event: CloudEvent[ContractModel]) -> None:
         """Store `version` as the merchant's current one and its event in the outbox."""
         await self._connection.execute(
-            f"INSERT INTO settings.versions ({_VERSION_COLUMNS}, event_id)"
-            " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7)",
+            f"WITH added AS (INSERT INTO settings.versions ({_VERSION_COLUMNS}, event_id)"
+            " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7))"
+            " UPDATE settings.merchants SET current_version = $2 WHERE merchant_id = $1",
             version.merchant_id,
             version.version,
             version.content.settings.model_dump_json(),
@@ -52,11 +51,6 @@ class SettingsRepository:
             version.changed_by,
             version.changed_at,
             event.id,
-        )
-        await self._connection.execute(
-            "UPDATE settings.merchants SET current_version = $2 WHERE merchant_id = $1",
-            version.merchant_id,
-            version.version,
         )
         await outbox.enqueue(self._connection, SCHEMA, [event])
 

@@ -1,6 +1,7 @@
--- One row per merchant that ever saved settings. Saves lock this row (SELECT … FOR UPDATE)
--- so one merchant's changes are serialised: consecutive versions, outbox rows in version
--- order. `current_version` is the version the merchant's settings are at now.
+-- One row per merchant that ever saved settings. A save locks this row until it commits
+-- (an upsert, which also creates it), so one merchant's changes are serialised:
+-- consecutive versions, outbox rows in version order. `current_version` is the version the
+-- merchant's settings are at now.
 CREATE TABLE merchants (
     merchant_id     text    PRIMARY KEY,
     current_version integer NOT NULL CHECK (current_version >= 0)
