@@ -4,6 +4,7 @@ A save is one unit of work: lock the merchant's row, decide, and store the new v
 its PortalSettingsChanged in the outbox, all in one transaction. The relay publishes later.
 """
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from services.settings.domain import (
 )
 
 EVENT_SOURCE = "/portal-autopay/settings"
+
+log = logging.getLogger(__name__)
 
 
 class Repository(Protocol):
@@ -129,4 +132,5 @@ class SettingsService:
                 subject=event_subject(merchant_id),
             )
             await repository.add(new, event)
+        log.info("merchant %s: settings version %d, event %s", merchant_id, new.version, event.id)
         return Saved(new, changed=True)

@@ -220,3 +220,11 @@ async def test_the_openapi_document_describes_the_settings_routes(client):
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert set(paths[URL.replace("m1", "{merchant_id}")]) == {"get", "put", "patch"}
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_if_match_star_or_a_bare_number_is_accepted(client):
+    assert (await client.put(URL, json=DOCUMENT, headers={"If-Match": "*"})).status_code == 200
+    patch = {"notification": {"locale": "en"}}
+    assert (await client.patch(URL, json=patch, headers={"If-Match": "1"})).status_code == 200
+    stale = await client.patch(URL, json={}, headers={"If-Match": "1"})
+    assert stale.status_code == 412
