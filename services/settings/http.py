@@ -20,6 +20,8 @@ from services.settings.service import SettingsService, VersionNotFound
 ACTOR_HEADER = "X-Actor"
 DEFAULT_ACTOR = "api"
 MAX_PAGE = 100
+# Versions are PostgreSQL integers: a larger number in a URL is malformed, not a server error.
+MAX_VERSION = 2**31 - 1
 
 MerchantId = Annotated[
     str, Path(pattern=Identifier.__metadata__[0].pattern, description="1–64 of A-Z a-z 0-9 _ -")
@@ -125,7 +127,9 @@ def router() -> APIRouter:
         merchant_id: MerchantId,
         request: Request,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-        before: Annotated[int | None, Query(ge=1, description="Versions older than this.")] = None,
+        before: Annotated[
+            int | None, Query(ge=1, le=MAX_VERSION, description="Versions older than this.")
+        ] = None,
     ):
         """The history of the merchant's settings, newest first, `limit` per page."""
         versions = await _service(request).history(merchant_id, before=before, limit=limit)
@@ -144,7 +148,7 @@ def router() -> APIRouter:
     )
     async def get_version(
         merchant_id: MerchantId,
-        version: Annotated[int, Path(ge=0)],
+        version: Annotated[int, Path(ge=0, le=MAX_VERSION)],
         request: Request,
         response: Response,
     ):

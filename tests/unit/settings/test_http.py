@@ -172,6 +172,8 @@ async def test_a_save_that_changes_nothing_answers_the_current_version(client, s
         ("get", f"{URL}/versions?limit=0", None, {}, 400, "invalid_query"),
         ("get", f"{URL}/versions?limit=many", None, {}, 400, "invalid_query"),
         ("get", f"{URL}/versions/first", None, {}, 400, "invalid_version"),
+        ("get", f"{URL}/versions/99999999999", None, {}, 400, "invalid_version"),
+        ("get", f"{URL}/versions?before=99999999999", None, {}, 400, "invalid_query"),
         ("get", f"{URL}/versions/1", None, {}, 404, "version_not_found"),
         ("get", f"{URL}/versions/0", None, {}, 404, "version_not_found"),
     ],
