@@ -107,7 +107,8 @@ class FieldProblem(BaseModel):
 class Problem(BaseModel):
     reason: str = Field(
         description="invalid_merchant_id, invalid_version, invalid_query, invalid_header, "
-        "invalid_if_match, malformed_json, invalid_settings, version_mismatch, version_not_found"
+        "invalid_if_match, malformed_json, invalid_settings, version_mismatch, version_not_found, "
+        "unavailable"
     )
     message: str
     errors: list[FieldProblem] | None = Field(

@@ -60,6 +60,7 @@ IfMatch = Annotated[
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "Malformed id, query, header or JSON."},
+    503: {"model": Problem, "description": "PostgreSQL unreachable: nothing saved, retry."},
 }
 SAVE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,

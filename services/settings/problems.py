@@ -1,16 +1,21 @@
 """Errors as JSON: `{"reason": ..., "message": ...}`, with `errors` per field for a bad body.
 
 400 for a malformed request (id, query, header, JSON), 404 for an unknown version, 412 when
-If-Match names another version, 422 for a body that is not valid settings.
+If-Match names another version, 422 for a body that is not valid settings, 503 when
+PostgreSQL cannot be reached (nothing was saved; retry).
 """
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.common.db import TRANSIENT_DB_ERRORS
 from services.settings.domain import VersionConflict
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -23,6 +28,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(VersionConflict, _version_conflict)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    for error in TRANSIENT_DB_ERRORS:
+        app.add_exception_handler(error, _unavailable)
 
 
 def etag(version: int) -> str:
@@ -36,6 +43,14 @@ def _problem(status: int, reason: str, message: str, **extra: Any) -> JSONRespon
 async def _api_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     return _problem(error.status, error.reason, error.message, **error.extra)
+
+
+async def _unavailable(_: Request, error: Exception) -> JSONResponse:
+    # The transaction did not commit: nothing was stored or published, so a retry is safe.
+    log.warning("database unavailable: %r", error)
+    response = _problem(503, "unavailable", "the settings store is unavailable; retry shortly")
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 async def _version_conflict(_: Request, error: Exception) -> JSONResponse:

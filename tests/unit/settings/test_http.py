@@ -230,3 +230,14 @@ async def test_if_match_star_or_a_bare_number_is_accepted(client):
     assert (await client.patch(URL, json=patch, headers={"If-Match": "1"})).status_code == 200
     stale = await client.patch(URL, json={}, headers={"If-Match": "1"})
     assert stale.status_code == 412
+
+
+async def test_an_unreachable_database_is_a_503_that_invites_a_retry(client, store):
+    def unreachable():
+        raise ConnectionRefusedError("injected: PostgreSQL is down")
+
+    store.transaction = unreachable
+    response = await client.put(URL, json=DOCUMENT)
+    assert response.status_code == 503
+    assert response.json()["reason"] == "unavailable"
+    assert response.headers["retry-after"] == "1"
