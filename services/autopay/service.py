@@ -149,7 +149,12 @@ def _decide(
 def _log_anomalies(profiles: Sequence[repository.ProfileRow]) -> None:
     ignored = [p.caused_by for p in profiles if p.box_ignored]
     if ignored:
-        log.warning("ignored %d box values sent while no box was shown: %s", len(ignored), ignored)
+        log.warning(
+            "ignored %d box values sent while no box was shown (events %s%s)",
+            len(ignored),
+            ", ".join(ignored[:5]),
+            ", …" if len(ignored) > 5 else "",
+        )
     fallback = [p.caused_by for p in profiles if p.settings_fallback]
     if fallback:
         log.warning("decided with the latest settings after the wait: events %s", fallback)
