@@ -7,7 +7,7 @@ refusal: retrying would get the same answer).
 
 import asyncio
 import contextlib
-import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -16,8 +16,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from services.notifier.mime import OutgoingEmail
-
-log = logging.getLogger(__name__)
 
 
 class TemporaryFailure(Exception):
@@ -68,6 +66,9 @@ class SmtpMailer:
     """Keeps up to `connections` SMTP sessions open and reuses them across emails.
 
     A session that failed in any way is closed rather than reused: its state is unknown.
+    Only what the server says about one email is permanent: a 5xx for its recipient or its
+    content. A server that cannot be reached, or refuses our login or our sender address,
+    is a problem of the moment or of configuration: temporary, so the email waits for it.
     """
 
     def __init__(self, settings: SmtpSettings, *, connections: int = 4) -> None:
@@ -76,6 +77,9 @@ class SmtpMailer:
         for _ in range(connections):
             self._idle.put_nowait(None)
         self._connections = connections
+        # After a failed connection, the emails queued behind it fail at once instead of each
+        # waiting for its own connect timeout: a batch never stalls on an unreachable server.
+        self._unreachable_until = 0.0
 
     async def send(self, email: OutgoingEmail) -> None:
         client = await self._idle.get()
@@ -86,7 +90,7 @@ class SmtpMailer:
         except aiosmtplib.SMTPRecipientsRefused as error:
             client = await self._discard(client)
             raise _classify(min(r.code for r in error.recipients), error) from error
-        except aiosmtplib.SMTPResponseException as error:
+        except aiosmtplib.SMTPDataError as error:
             client = await self._discard(client)
             raise _classify(error.code, error) from error
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
@@ -100,6 +104,8 @@ class SmtpMailer:
             await self._discard(await self._idle.get())
 
     async def _connect(self) -> aiosmtplib.SMTP:
+        if time.monotonic() < self._unreachable_until:
+            raise TemporaryFailure("the SMTP server could not be reached a moment ago")
         settings = self._settings
         client = aiosmtplib.SMTP(
             hostname=settings.hostname,
@@ -110,7 +116,11 @@ class SmtpMailer:
             password=settings.password,
             timeout=settings.timeout,
         )
-        await client.connect()
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            self._unreachable_until = time.monotonic() + 1.0
+            raise
         return client
 
     @staticmethod

@@ -1,10 +1,10 @@
 """The wire form of one email: multipart/alternative, UTF-8, quoted-printable, CRLF.
 
 Built directly (RFC 2047 base64 words for non-ASCII headers, quoted-printable bodies from
-`binascii`) rather than through `EmailMessage`: composing and
-serialising an EmailMessage costs about 2.5 ms of CPU per email (header parsing and
-folding), more than the whole per-email budget of a sender that must do ≥ 500 emails/s;
-this costs about 0.25 ms. Tests parse the result back with `EmailMessage` (default policy).
+`binascii`) rather than through `EmailMessage`: composing and serialising an EmailMessage
+costs about 2.5 ms of CPU per email (header parsing and folding), more than the whole
+per-email budget of a sender that must do ≥ 500 emails/s; this costs about 0.25 ms. Tests
+parse the result back with `EmailMessage` (default policy), as a mail client would.
 
 Nothing from an event can add or alter a header: every header value goes through
 `header_text` (control characters, CR and LF included, become spaces) and `build` refuses a

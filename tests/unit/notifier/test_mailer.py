@@ -5,8 +5,15 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from services.common.embedded import free_port
 from services.notifier.domain import Template
-from services.notifier.mailer import OutboxDirMailer, SmtpMailer, SmtpSettings, make_mailer
+from services.notifier.mailer import (
+    OutboxDirMailer,
+    SmtpMailer,
+    SmtpSettings,
+    TemporaryFailure,
+    make_mailer,
+)
 from services.notifier.mime import build
 from services.notifier.preview import sample_facts
 from services.notifier.rendering import Renderer
@@ -61,3 +68,19 @@ async def test_the_outbox_folder_holds_one_eml_file_per_email_even_when_sent_twi
     assert [path.name for path in files] == ["abc123.eml"]
     parsed = message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert parsed["To"] == "billing@merchant.example"
+
+
+async def test_after_a_failed_connection_the_next_emails_fail_at_once_instead_of_each_waiting():
+    mailer = SmtpMailer(SmtpSettings.from_url(f"smtp://127.0.0.1:{free_port()}", timeout=5))
+    email = build(
+        Renderer().render(Template.ENROLLED, "en", sample_facts(Template.ENROLLED, "en")),
+        sender="Portal <no-reply@example.com>",
+        recipient="billing@merchant.example",
+        message_id="<abc123@example.com>",
+        date=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    with pytest.raises(TemporaryFailure, match="SMTPConnect"):
+        await mailer.send(email)
+    with pytest.raises(TemporaryFailure, match="could not be reached a moment ago"):
+        await mailer.send(email)
+    await mailer.close()
