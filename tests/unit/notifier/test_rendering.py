@@ -67,12 +67,14 @@ def test_names_and_event_values_are_escaped_in_html(renderer):
         sample_facts(Template.ENROLLED, "en"),
         customer_name=HOSTILE_NAME,
         customer_id="<b>cus</b>",
+        payment_method="<i>Visa</i> •••• 4242",
         reference='"><img src=x>',
     )
     html = renderer.render(Template.ENROLLED, "en", facts).html
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in html
     assert "&lt;b&gt;cus&lt;/b&gt;" in html
+    assert "&lt;i&gt;Visa&lt;/i&gt; •••• 4242" in html
     assert "<img" not in html
 
 
