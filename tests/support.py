@@ -88,13 +88,13 @@ class TopicReader:
 
     async def __aenter__(self) -> "TopicReader":
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._config.kafka_bootstrap_servers, enable_auto_commit=False
+            bootstrap_servers=self._config.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            # The embedded broker answers a fetch only when this wait ends, data or not.
+            fetch_max_wait_ms=10,
         )
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self._topic)
-        if not partitions:
-            await self._consumer.client.force_metadata_update()
-            partitions = self._consumer.partitions_for_topic(self._topic) or {0}
+        partitions = await eventually(self._partitions, timeout=10)
         assignment = [TopicPartition(self._topic, number) for number in partitions]
         self._consumer.assign(assignment)
         await self._consumer.seek_to_beginning(*assignment)
@@ -103,6 +103,11 @@ class TopicReader:
     async def __aexit__(self, *_: object) -> None:
         assert self._consumer is not None
         await self._consumer.stop()
+
+    async def _partitions(self) -> set[int] | None:
+        assert self._consumer is not None
+        await self._consumer._client.force_metadata_update()  # no public refresh in aiokafka
+        return self._consumer.partitions_for_topic(self._topic)
 
     async def read(self, timeout: float = 0.2) -> list[ConsumerRecord]:
         """Fetch what has arrived since the last read; return all records so far."""
