@@ -32,5 +32,6 @@ schemas: install  ## rewrite schemas/ from the pydantic models
 	$(BIN)/portal-autopay schemas export
 
 bench: install  ## the performance figures quoted in the README
+	$(BIN)/python -m benchmarks.settings
 	$(BIN)/python -m benchmarks.autopay
 	$(BIN)/python -m benchmarks.notifier
