@@ -1,5 +1,6 @@
 """The sender's retry rules, over real PostgreSQL with a fake mail transport."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -78,3 +79,25 @@ async def test_each_new_failure_doubles_the_wait_and_the_last_allowed_one_gives_
     assert waits[2]["last_error"] == "451 try again later"
     await make_due(pool)
     assert await sender.send_due() == 0
+
+
+async def test_two_senders_sharing_the_queue_send_each_email_once(pool):
+    merchant = unique("m")
+    addresses = [f"a{n}@x.example" for n in range(10)]
+    await service.project_settings(pool, [settings_changed(merchant, addresses)])
+    await service.ChoiceRecorder(pool)([choice_recorded(merchant) for _ in range(30)])
+    first, second = FakeMailer(), FakeMailer()
+    senders = [
+        service.Sender(pool, mailer, mail_from="n@p.example", batch_size=20)
+        for mailer in (first, second)
+    ]
+
+    async def drain(sender):
+        while await sender.send_due():
+            pass
+
+    await asyncio.gather(*(drain(sender) for sender in senders))
+
+    ids = [email.message_id for email in first.sent + second.sent]
+    assert len(ids) == len(set(ids)) == 300
+    assert first.sent and second.sent
