@@ -175,11 +175,3 @@ async def mark_failed(
         [failure[2][:2000] for failure in failures],
         [failure[3] for failure in failures],
     )
-
-
-async def next_due_in(connection: asyncpg.Connection | asyncpg.Pool) -> float | None:
-    """Seconds until the earliest pending email is due (0 when overdue), None when none."""
-    return await connection.fetchval(
-        "SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()))::float8"
-        " FROM notifier.emails WHERE status = 'pending'"
-    )

@@ -75,18 +75,39 @@ class ChoiceRecorder:
 
     async def __call__(self, events: Sequence[CloudEvent[AutopayChoiceRecorded]]) -> None:
         unique = list({event.id: event for event in events}.values())
-        await self._wait_for_settings(unique)
-        async with self._pool.acquire() as connection, connection.transaction():
-            known = await repository.recipients_of(
-                connection, (event.data.merchant_id for event in unique)
-            )
-            choices, emails = [], []
-            for event in unique:
-                recipients = known.get(event.data.merchant_id, NO_RECIPIENTS)
-                choices.append(_choice_row(event, recipients))
-                emails.extend(_email_rows(event, recipients))
-            new = await repository.record_choices(connection, choices)
-            await repository.add_emails(connection, [row for row in emails if row.event_id in new])
+        merchants = {event.data.merchant_id for event in unique}
+        needed = settings_needed(event.data for event in unique)
+        deadline = time.monotonic() + self._settings_wait
+        delay = 0.02
+        while True:
+            async with self._pool.acquire() as connection, connection.transaction():
+                known = await repository.recipients_of(connection, merchants)
+                behind = merchants_behind(needed, {m: r.version for m, r in known.items()})
+                if not behind or time.monotonic() + delay > deadline:
+                    if behind:
+                        log.warning(
+                            "settings of %s not seen after %.0fs; using the latest recipients",
+                            ", ".join(behind),
+                            self._settings_wait,
+                        )
+                    await self._record(connection, unique, known)
+                    return
+            await self._sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    @staticmethod
+    async def _record(
+        connection: asyncpg.Connection,
+        events: Sequence[CloudEvent[AutopayChoiceRecorded]],
+        known: dict[str, Recipients],
+    ) -> None:
+        choices, emails = [], []
+        for event in events:
+            recipients = known.get(event.data.merchant_id, NO_RECIPIENTS)
+            choices.append(_choice_row(event, recipients))
+            emails.extend(_email_rows(event, recipients))
+        new = await repository.record_choices(connection, choices)
+        await repository.add_emails(connection, [row for row in emails if row.event_id in new])
         for choice in choices:
             if choice.event_id in new and choice.outcome == Outcome.NO_RECIPIENT:
                 log.info(
@@ -94,27 +115,6 @@ class ChoiceRecorder:
                     choice.event_id,
                     choice.merchant_id,
                 )
-
-    async def _wait_for_settings(self, events: Sequence[CloudEvent[AutopayChoiceRecorded]]) -> None:
-        needed = settings_needed(event.data for event in events)
-        if not needed:
-            return
-        deadline = time.monotonic() + self._settings_wait
-        delay = 0.02
-        while True:
-            known = await repository.recipients_of(self._pool, needed)
-            behind = merchants_behind(needed, {m: r.version for m, r in known.items()})
-            if not behind:
-                return
-            if time.monotonic() + delay > deadline:
-                log.warning(
-                    "settings of %s not seen after %.0fs; using the latest known recipients",
-                    ", ".join(behind),
-                    self._settings_wait,
-                )
-                return
-            await self._sleep(delay)
-            delay = min(delay * 2, 1.0)
 
 
 NO_RECIPIENTS = Recipients(version=0, emails=[], locale="en")
@@ -193,7 +193,7 @@ class Sender:
         return len(rows)
 
     async def run(self) -> None:
-        """Send until cancelled: woken by NOTIFY, by the next retry falling due, or a poll."""
+        """Send until cancelled: woken by NOTIFY when emails are queued, else by a poll."""
         while True:
             try:
                 async with self._listening() as listener:
@@ -215,10 +215,9 @@ class Sender:
         return now + self._retry.delay(attempts)
 
     async def _idle(self) -> None:
-        due_in = await repository.next_due_in(self._pool)
-        timeout = self._poll_interval if due_in is None else min(due_in, self._poll_interval)
+        # Retries fall due without a NOTIFY: the poll finds them (at most poll_interval late).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
 
     @contextlib.asynccontextmanager
     async def _listening(self):
