@@ -39,6 +39,7 @@ def subscribe_settings(
         BatchConsumer(PortalSettingsChanged, handler, dead_letters),
         topic=config.topic(SETTINGS_CHANGED_TOPIC),
         group_id=group_id,
+        session_timeout_ms=config.kafka_session_timeout_ms,
     )
 
 
@@ -56,4 +57,5 @@ def subscribe_choices(
         BatchConsumer(AutopayChoiceRecorded, handler, dead_letters),
         topic=config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC),
         group_id=group_id,
+        session_timeout_ms=config.kafka_session_timeout_ms,
     )

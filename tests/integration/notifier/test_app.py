@@ -14,7 +14,8 @@ from tests.support import TopicReader, eventually, header, producer, publish, pu
 
 @pytest.fixture
 def notifier_config(config, smtp_server):
-    return config.model_copy(update={"smtp_url": smtp_server.url})
+    # A short session timeout makes the embedded broker's group joins quick.
+    return config.model_copy(update={"smtp_url": smtp_server.url, "kafka_session_timeout_ms": 2000})
 
 
 @contextlib.asynccontextmanager
