@@ -17,6 +17,7 @@ from services.common.kafka import DeadLetters
 from services.common.runtime import background, infrastructure
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+RELAY_MIN_AGE_SECONDS = 2.0
 
 
 def create_app(config: Config) -> FastAPI:
@@ -26,7 +27,10 @@ def create_app(config: Config) -> FastAPI:
     async def lifespan(app: FastAPI):
         async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
-            service = AutopayService(infra.pool, settings_wait=config.autopay_settings_wait_seconds)
+            publisher = outbox.CommittedPublisher(infra.pool, SCHEMA, infra.producer, config.topic)
+            service = AutopayService(
+                infra.pool, publisher.submit, settings_wait=config.autopay_settings_wait_seconds
+            )
             app.state.service = service
             broker = KafkaBroker(
                 config.kafka_bootstrap_servers,
@@ -38,13 +42,18 @@ def create_app(config: Config) -> FastAPI:
                 subscribers.payment_methods_group(config),
             )
             subscribers.register(broker, service, dead_letters, config)
-            relay = outbox.OutboxRelay(infra.pool, SCHEMA, infra.producer, config.topic)
-            await broker.start()
-            try:
-                async with background(relay.run()):
+            # The publisher sends each batch's events once committed; the relay publishes what
+            # a failed publish, a crash or a stop left behind.
+            relay = outbox.OutboxRelay(
+                infra.pool, SCHEMA, infra.producer, config.topic, min_age=RELAY_MIN_AGE_SECONDS
+            )
+            async with background(relay.run(), publisher.run()):
+                await broker.start()
+                try:
                     yield
-            finally:
-                await broker.stop()
+                finally:
+                    await broker.stop()
+                    await publisher.drain()
 
     app = FastAPI(title="portal-autopay autopay", lifespan=lifespan)
     app.include_router(health_router(checks))

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common import outbox
 from services.common.contract import PortalSettings
 
 SCHEMA = "autopay"
@@ -64,50 +65,38 @@ async def record_settings(connection: asyncpg.Connection, rows: Sequence[Setting
     return int(result.rsplit(" ", 1)[1])
 
 
-async def missing_versions(
+async def load_versions(
     connection: asyncpg.Connection, wanted: Iterable[tuple[str, int]]
-) -> set[tuple[str, int]]:
+) -> dict[tuple[str, int], PortalSettings]:
+    """The `wanted` (merchant, version) pairs that the projection holds."""
     wanted = list(wanted)
     rows = await connection.fetch(
         f"""
-        SELECT w.merchant_id, w.version
-        FROM unnest($1::text[], $2::int[]) AS w(merchant_id, version)
-        WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.settings_versions s
-                          WHERE s.merchant_id = w.merchant_id AND s.version = w.version)
+        SELECT s.merchant_id, s.version, {", ".join(f"s.{name}" for name in SWITCHES)}
+        FROM {SCHEMA}.settings_versions s
+        JOIN unnest($1::text[], $2::int[]) AS w(merchant_id, version)
+          ON s.merchant_id = w.merchant_id AND s.version = w.version
         """,
         [merchant for merchant, _ in wanted],
         [version for _, version in wanted],
     )
-    return {(row["merchant_id"], row["version"]) for row in rows}
+    return {(row["merchant_id"], row["version"]): _settings(row) for row in rows}
 
 
-async def load_settings(
-    connection: asyncpg.Connection, merchants: Iterable[str], wanted: Iterable[tuple[str, int]]
-) -> dict[str, dict[int, PortalSettings]]:
-    """The `wanted` versions that exist plus the latest version of each merchant."""
-    wanted = list(wanted)
-    columns = ", ".join(f"s.{name}" for name in SWITCHES)
+async def latest_versions(
+    connection: asyncpg.Connection, merchants: Iterable[str]
+) -> dict[str, tuple[int, PortalSettings]]:
+    """Each merchant's latest projected version; merchants without settings are absent."""
     rows = await connection.fetch(
         f"""
-        (SELECT s.merchant_id, s.version, {columns}
-         FROM {SCHEMA}.settings_versions s
-         JOIN unnest($1::text[], $2::int[]) AS w(merchant_id, version)
-           ON s.merchant_id = w.merchant_id AND s.version = w.version)
-        UNION
-        (SELECT DISTINCT ON (s.merchant_id) s.merchant_id, s.version, {columns}
-         FROM {SCHEMA}.settings_versions s
-         WHERE s.merchant_id = ANY($3::text[])
-         ORDER BY s.merchant_id, s.version DESC)
+        SELECT DISTINCT ON (merchant_id) merchant_id, version, {", ".join(SWITCHES)}
+        FROM {SCHEMA}.settings_versions
+        WHERE merchant_id = ANY($1::text[])
+        ORDER BY merchant_id, version DESC
         """,
-        [merchant for merchant, _ in wanted],
-        [version for _, version in wanted],
         list(merchants),
     )
-    known: dict[str, dict[int, PortalSettings]] = {}
-    for row in rows:
-        settings = PortalSettings(**{name: row[name] for name in SWITCHES})
-        known.setdefault(row["merchant_id"], {})[row["version"]] = settings
-    return known
+    return {row["merchant_id"]: (row["version"], _settings(row)) for row in rows}
 
 
 async def already_processed(connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
@@ -118,45 +107,70 @@ async def already_processed(connection: asyncpg.Connection, event_ids: list[str]
     return {row["event_id"] for row in rows}
 
 
-async def mark_processed(connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
-    """Record the ids; return those seen for the first time (the others are redeliveries)."""
+async def record_decisions(
+    connection: asyncpg.Connection,
+    event_ids: Sequence[str],
+    profiles: Sequence[ProfileRow],
+    outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
+) -> set[str]:
+    """Record the input ids, and for those seen for the first time their profiles and
+    outgoing events (`outgoing`: (input id, record) pairs, in order); return those ids.
+
+    One statement, hence one transaction and one round trip: a redelivered id (already
+    recorded) writes nothing. The outbox rows follow the shared outbox table's layout.
+    Profiles must name each key once (the caller keeps the last decision).
+    """
     rows = await connection.fetch(
         f"""
-        INSERT INTO {SCHEMA}.processed_events (event_id)
-        SELECT unnest($1::text[])
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING event_id
+        WITH fresh AS (
+            INSERT INTO {SCHEMA}.processed_events (event_id)
+            SELECT unnest($1::text[])
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+        ),
+        profiles AS (
+            INSERT INTO {SCHEMA}.payment_profiles
+                (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
+                 settings_version, caused_by, box_ignored, settings_fallback, updated_at)
+            SELECT p.*, now()
+            FROM unnest($2::text[], $3::text[], $4::text[], $5::bool[], $6::text[],
+                        $7::int[], $8::text[], $9::bool[], $10::bool[])
+                 AS p(merchant_id, customer_id, payment_method_id, auto_process, decided_by,
+                      settings_version, caused_by, box_ignored, settings_fallback)
+            WHERE p.caused_by IN (SELECT event_id FROM fresh)
+            ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
+                auto_process = excluded.auto_process,
+                decided_by = excluded.decided_by,
+                settings_version = excluded.settings_version,
+                caused_by = excluded.caused_by,
+                box_ignored = excluded.box_ignored,
+                settings_fallback = excluded.settings_fallback,
+                updated_at = excluded.updated_at
+        ),
+        queued AS (
+            INSERT INTO {SCHEMA}.outbox (topic, key, event_id, headers, value)
+            SELECT o.topic, o.key, o.event_id, o.headers, o.value
+            FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[],
+                        $16::bytea[]) WITH ORDINALITY
+                 AS o(caused_by, topic, key, event_id, headers, value, position)
+            WHERE o.caused_by IN (SELECT event_id FROM fresh)
+            ORDER BY o.position
+        )
+        SELECT event_id FROM fresh
         """,
-        event_ids,
-    )
-    return {row["event_id"] for row in rows}
-
-
-async def save_profiles(connection: asyncpg.Connection, profiles: Sequence[ProfileRow]) -> None:
-    """Upsert profiles; each key must appear once (the caller keeps the last decision)."""
-    if not profiles:
-        return
-    await connection.execute(
-        f"""
-        INSERT INTO {SCHEMA}.payment_profiles
-            (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
-             settings_version, caused_by, box_ignored, settings_fallback, updated_at)
-        SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[],
-                                    $5::text[], $6::int[], $7::text[], $8::bool[], $9::bool[])
-        ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
-            auto_process = excluded.auto_process,
-            decided_by = excluded.decided_by,
-            settings_version = excluded.settings_version,
-            caused_by = excluded.caused_by,
-            box_ignored = excluded.box_ignored,
-            settings_fallback = excluded.settings_fallback,
-            updated_at = excluded.updated_at
-        """,
+        list(event_ids),
         *(
             [getattr(profile, field) for profile in profiles]
             for field in ProfileRow.__dataclass_fields__
         ),
+        [cause for cause, _ in outgoing],
+        [record.topic for _, record in outgoing],
+        [record.key for _, record in outgoing],
+        [record.event_id for _, record in outgoing],
+        [outbox.stored_headers(record) for _, record in outgoing],
+        [record.value for _, record in outgoing],
     )
+    return {row["event_id"] for row in rows}
 
 
 async def profiles_of(
@@ -174,3 +188,7 @@ async def profiles_of(
         customer_id,
     )
     return [StoredProfile(**row) for row in rows]
+
+
+def _settings(row: asyncpg.Record) -> PortalSettings:
+    return PortalSettings(**{name: row[name] for name in SWITCHES})

@@ -7,12 +7,17 @@ outgoing events (outbox) commit in one transaction, before the consumer commits 
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
 from services.autopay import repository
-from services.autopay.domain import applicable_settings, decide, needs_settings
+from services.autopay.domain import (
+    DEFAULTS_VERSION,
+    applicable_settings,
+    decide,
+    needs_settings,
+)
 from services.common import outbox
 from services.common.contract import (
     AutopayChoiceRecorded,
@@ -25,12 +30,21 @@ from services.common.envelope import CloudEvent, new_event
 log = logging.getLogger(__name__)
 
 SOURCE = "/portal-autopay/autopay"
+# Settings versions remembered (they never change); beyond this many, forget and reload.
+VERSIONS_KEPT = 100_000
+
+
+Publish = Callable[[Sequence[outbox.OutboxRecord]], Awaitable[None]]
 
 
 class AutopayService:
-    def __init__(self, pool: asyncpg.Pool, *, settings_wait: float = 5.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, publish: Publish, *, settings_wait: float = 5.0) -> None:
+        """`publish` hands committed outbox records over for sending (the relay is the safety
+        net for those it does not send)."""
         self._pool = pool
+        self._publish = publish
         self._settings_wait = settings_wait
+        self._versions: dict[tuple[str, int], PortalSettings] = {}
 
     async def record_settings(self, events: Sequence[CloudEvent[PortalSettingsChanged]]) -> None:
         """Keep every version: a payment method may name any of them."""
@@ -44,26 +58,34 @@ class AutopayService:
     async def record_payment_methods(
         self, events: Sequence[CloudEvent[PaymentMethodAdded]]
     ) -> None:
-        """Decide each new payment method's auto-process flag, exactly once per event id."""
+        """Decide each new payment method's auto-process flag, exactly once per event id.
+
+        The decisions are computed for the whole batch, then one statement records the input
+        ids and, for the ids not seen before, the profiles and the outgoing events: a
+        redelivered event writes and publishes nothing.
+        """
         first_of_each: dict[str, CloudEvent[PaymentMethodAdded]] = {}
         for event in events:
             first_of_each.setdefault(event.id, event)
         unique = list(first_of_each.values())
-        await self._wait_for_named_versions(unique)
-        async with self._pool.acquire() as connection, connection.transaction():
-            fresh = await repository.mark_processed(connection, [e.id for e in unique])
-            decided = [e for e in unique if e.id in fresh and needs_settings(e.data.channel)]
-            if not decided:
-                return
-            known = await repository.load_settings(
-                connection, {e.data.merchant_id for e in decided}, _named_versions(decided)
+        decided = [e for e in unique if needs_settings(e.data.channel)]
+        await self._wait_for_named_versions(decided)
+        known = await self._settings_for(decided)
+        results = [_decide(e, known.get(e.data.merchant_id, {})) for e in decided]
+        # One customer's events are in order: the last decision of a batch wins.
+        latest = {(p.merchant_id, p.customer_id, p.payment_method_id): p for p, _ in results}
+        records = outbox.encode([choice for _, choice in results])
+        outgoing = [
+            (choice.data.caused_by, record)
+            for (_, choice), record in zip(results, records, strict=True)
+        ]
+        async with self._pool.acquire() as connection:
+            fresh = await repository.record_decisions(
+                connection, [e.id for e in unique], list(latest.values()), outgoing
             )
-            results = [_decide(e, known.get(e.data.merchant_id, {})) for e in decided]
-            # One customer's events are in order: the last decision of a batch wins.
-            latest = {(p.merchant_id, p.customer_id, p.payment_method_id): p for p, _ in results}
-            await repository.save_profiles(connection, list(latest.values()))
-            await outbox.enqueue(connection, repository.SCHEMA, [choice for _, choice in results])
-        _log_anomalies([profile for profile, _ in results])
+        _log_anomalies([profile for profile, _ in results if profile.caused_by in fresh])
+        published = [record for cause, record in outgoing if cause in fresh]
+        await self._publish(published)
 
     async def profiles_of(
         self, merchant_id: str, customer_id: str
@@ -77,15 +99,16 @@ class AutopayService:
         """Give settings versions the portal already showed a bounded time to arrive.
 
         Polls the projection (another instance may be the one recording the version) with
-        back-off; outside any transaction, so nothing is held while waiting.
+        back-off; outside any transaction, so nothing is held while waiting. Versions never
+        change once recorded, so those found are kept in memory.
         """
-        wanted = _named_versions(events)
-        if not wanted:
+        missing = _named_versions(events) - self._versions.keys()
+        if not missing:
             return
         deadline = time.monotonic() + self._settings_wait
         delay = 0.02
         async with self._pool.acquire() as connection:
-            missing = await repository.missing_versions(connection, wanted)
+            missing = await self._load_versions(connection, missing)
             if missing:
                 # A redelivered event was decided already: it has nothing to wait for.
                 done = await repository.already_processed(connection, [e.id for e in events])
@@ -94,13 +117,42 @@ class AutopayService:
             await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
             delay = min(delay * 2, 0.5)
             async with self._pool.acquire() as connection:
-                missing = await repository.missing_versions(connection, missing)
+                missing = await self._load_versions(connection, missing)
         if missing:
             log.warning(
                 "settings versions %s did not arrive within %.1fs; deciding with the latest",
                 sorted(missing),
                 self._settings_wait,
             )
+
+    async def _load_versions(
+        self, connection: asyncpg.Connection, wanted: set[tuple[str, int]]
+    ) -> set[tuple[str, int]]:
+        """Remember the wanted versions the projection has; return those it has not."""
+        if len(self._versions) > VERSIONS_KEPT:
+            self._versions.clear()
+        found = await repository.load_versions(connection, wanted)
+        self._versions.update(found)
+        return wanted - found.keys()
+
+    async def _settings_for(
+        self, events: Sequence[CloudEvent[PaymentMethodAdded]]
+    ) -> dict[str, dict[int, PortalSettings]]:
+        """Per merchant: the named versions known, plus the latest where one may apply."""
+        known: dict[str, dict[int, PortalSettings]] = {}
+        need_latest = set()
+        for event in events:
+            merchant, version = event.data.merchant_id, event.data.portal_settings_version
+            if version and (merchant, version) in self._versions:
+                known.setdefault(merchant, {})[version] = self._versions[merchant, version]
+            elif version != DEFAULTS_VERSION:
+                need_latest.add(merchant)
+        if need_latest:
+            async with self._pool.acquire() as connection:
+                latest = await repository.latest_versions(connection, need_latest)
+            for merchant, (version, settings) in latest.items():
+                known.setdefault(merchant, {})[version] = settings
+        return known
 
 
 def _named_versions(events: Sequence[CloudEvent[PaymentMethodAdded]]) -> set[tuple[str, int]]:

@@ -17,6 +17,9 @@ from services.common.contract import (
 )
 from services.common.kafka import DeadLetters
 
+# A new payment method is decided within tens of milliseconds, also when the topic is quiet.
+FETCH_MAX_WAIT_MS = 10
+
 
 def settings_group(config: Config) -> str:
     return config.group("autopay") + ".settings"
@@ -42,4 +45,5 @@ def register(
         topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
         group_id=payment_methods_group(config),
         session_timeout_ms=config.kafka_session_timeout_ms,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )

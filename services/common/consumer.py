@@ -127,11 +127,14 @@ def subscribe_batches(
     group_id: str,
     max_records: int = 1000,
     session_timeout_ms: int | None = None,
+    fetch_max_wait_ms: int = 500,
 ) -> None:
     """Register `consumer` on `topic`: one handler call and one offset commit per batch.
 
     `session_timeout_ms` (default: the client's) also bounds how long joining the group
     takes on the embedded broker, which waits about half of it before assigning partitions.
+    `fetch_max_wait_ms` bounds the latency of an idle partition on the embedded broker, which
+    holds a fetch for that long even when records arrive sooner.
     """
     group_timing = (
         {}
@@ -152,6 +155,7 @@ def subscribe_batches(
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
         decoder=_leave_undecoded,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         **group_timing,
     )
     async def on_batch(message: KafkaMessage) -> None:

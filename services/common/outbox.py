@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.common.contract import EVENT_TOPICS, ContractModel, record_key
 from services.common.db import TRANSIENT_DB_ERRORS, advisory_lock_key
-from services.common.envelope import CloudEvent, encode_binary
+from services.common.envelope import CloudEvent, Headers, encode_binary
 
 log = logging.getLogger(__name__)
 
@@ -30,31 +31,157 @@ def _channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def enqueue(
-    connection: asyncpg.Connection, schema: str, events: Iterable[CloudEvent[ContractModel]]
-) -> None:
-    """Record `events` for publication, in the caller's transaction, and wake the relay."""
-    rows = []
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """An event as the outbox stores it: ready to be sent as it is."""
+
+    topic: str
+    key: str
+    event_id: str
+    headers: Headers
+    value: bytes
+
+
+def encode(events: Iterable[CloudEvent[ContractModel]]) -> list[OutboxRecord]:
+    """The outbox records of `events`, as `enqueue` stores them."""
+    records = []
     for event in events:
         headers, value = encode_binary(event)
-        rows.append(
-            (
-                EVENT_TOPICS[type(event.data)],
-                record_key(event.data),
-                event.id,
-                json.dumps([[name, raw.decode()] for name, raw in headers]),
-                value,
+        records.append(
+            OutboxRecord(
+                EVENT_TOPICS[type(event.data)], record_key(event.data), event.id, headers, value
             )
         )
-    if not rows:
-        return
-    await connection.copy_records_to_table(
-        "outbox",
-        schema_name=schema,
-        columns=["topic", "key", "event_id", "headers", "value"],
-        records=rows,
+    return records
+
+
+def stored_headers(record: OutboxRecord) -> str:
+    """The `headers` column of a record (JSON: a list of [name, value] pairs)."""
+    return json.dumps([[name, raw.decode()] for name, raw in record.headers])
+
+
+async def enqueue(
+    connection: asyncpg.Connection,
+    schema: str,
+    events: Iterable[CloudEvent[ContractModel]],
+    *,
+    notify: bool = True,
+) -> list[OutboxRecord]:
+    """Record `events` for publication, in the caller's transaction, and wake the relay.
+
+    Returns the records written, for a caller that publishes them itself once committed
+    (`publish_committed`); such a caller passes `notify=False`, leaving the relay asleep.
+    """
+    records = encode(events)
+    if not records:
+        return records
+    # One round trip: COPY would first ask for the table's column types, on every call.
+    await connection.execute(
+        f"""
+        WITH inserted AS (
+            INSERT INTO "{schema}".outbox (topic, key, event_id, headers, value)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bytea[])
+            RETURNING 1
+        )
+        SELECT CASE WHEN $6 THEN pg_notify($7, '') END
+        FROM (SELECT count(*) FROM inserted) AS done
+        """,
+        [record.topic for record in records],
+        [record.key for record in records],
+        [record.event_id for record in records],
+        [stored_headers(record) for record in records],
+        [record.value for record in records],
+        notify,
+        _channel(schema),
     )
-    await connection.execute("SELECT pg_notify($1, '')", _channel(schema))
+    return records
+
+
+async def publish_committed(
+    pool: asyncpg.Pool,
+    schema: str,
+    producer: AIOKafkaProducer,
+    topic_name: Callable[[str], str],
+    records: Sequence[OutboxRecord],
+) -> None:
+    """Publish records whose transaction has committed, then delete them from the outbox.
+
+    The fast path: no second read of the rows and no wait for the relay. Call it only after
+    the commit. When it fails (broker or database down, crash) the rows stay, and a relay
+    with a `min_age` publishes them later, with the same ids.
+    """
+    deliveries = [
+        await producer.send(
+            topic_name(record.topic),
+            key=record.key.encode(),
+            value=record.value,
+            headers=record.headers,
+        )
+        for record in records
+    ]
+    await asyncio.gather(*deliveries)
+    async with pool.acquire() as connection:
+        await connection.execute(
+            f'DELETE FROM "{schema}".outbox WHERE event_id = ANY($1::text[])',
+            [record.event_id for record in records],
+        )
+
+
+class CommittedPublisher:
+    """Publishes committed outbox records in the background, in submission order.
+
+    A writer's consumer hands its records over and goes on with its next batch while these
+    are sent, acknowledged and deleted. Records not published (a failure, a crash, a stop
+    before `drain`) stay in the outbox for an `OutboxRelay` with a `min_age`: same ids.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        producer: AIOKafkaProducer,
+        topic_name: Callable[[str], str],
+        *,
+        max_pending: int = 20,
+    ) -> None:
+        self._pool = pool
+        self._schema = schema
+        self._producer = producer
+        self._topic_name = topic_name
+        # Bounded: a slow broker slows the consumer down instead of filling the memory.
+        self._queue: asyncio.Queue[Sequence[OutboxRecord]] = asyncio.Queue(max_pending)
+
+    async def submit(self, records: Sequence[OutboxRecord]) -> None:
+        """Queue records whose transaction has committed."""
+        if records:
+            await self._queue.put(records)
+
+    async def run(self) -> None:
+        """Publish until cancelled; what is queued at once goes out as one batch."""
+        while True:
+            batches = [await self._queue.get()]
+            while not self._queue.empty():
+                batches.append(self._queue.get_nowait())
+            try:
+                await publish_committed(
+                    self._pool,
+                    self._schema,
+                    self._producer,
+                    self._topic_name,
+                    [record for batch in batches for record in batch],
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("publishing after commit failed, left to the relay: %r", error)
+            finally:
+                for _ in batches:
+                    self._queue.task_done()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait (bounded) until everything submitted has been handled: a graceful stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
 
 
 class OutboxRelay:
@@ -69,13 +196,18 @@ class OutboxRelay:
         *,
         batch_size: int = 2000,
         poll_interval: float = 1.0,
+        min_age: float = 0.0,
     ) -> None:
+        """`min_age` (seconds): leave younger rows alone, for a writer that publishes its own
+        rows right after its commit (`publish_committed`); the relay is then the safety net
+        for rows whose publisher failed or crashed."""
         self._pool = pool
         self._schema = schema
         self._producer = producer
         self._topic_name = topic_name
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._min_age = min_age
         self._wake = asyncio.Event()
         self._lock_key = advisory_lock_key(f"outbox:{schema}")
 
@@ -103,8 +235,10 @@ class OutboxRelay:
                 return 0
             rows = await connection.fetch(
                 f'SELECT id, topic, key, headers, value FROM "{self._schema}".outbox'
+                " WHERE created_at <= now() - make_interval(secs => $2)"
                 " ORDER BY id LIMIT $1",
                 self._batch_size,
+                self._min_age,
             )
             if not rows:
                 return 0

@@ -1,0 +1,476 @@
+"""Autopay figures: throughput against a bare pipe and a one-event-per-transaction handler,
+p99 latency at a steady rate, and the service's memory.
+
+    .venv/bin/python -m benchmarks.autopay [--events 50000] [--runs 3] [--rate 2000]
+
+Each run starts from nothing: its own tansu broker (`services.common.embedded`), a fresh
+database on the PostgreSQL the tests use (127.0.0.1:5432 or DATABASE_URL), fresh topics. It
+produces N PaymentMethodAdded events (100 merchants whose settings version 1 lets customers
+choose; every event names that version), then measures, one after the other on that backlog:
+
+(a) pipe: a bare aiokafka consumer → producer, no database, no decoding: the ceiling;
+(b) autopay: `portal-autopay run autopay` as its own process, from the first to the last
+    AutopayChoiceRecorded (the records' broker timestamps);
+(c) per-event: the way a plain FastStream handler does it: one record, one transaction (dedupe,
+    settings, profile), one publish; measured over the first `--plain-events` records;
+(d) latency: the running service fed at a steady `--rate` events/s for `--seconds`: the time
+    from a PaymentMethodAdded's timestamp to its AutopayChoiceRecorded's (both stamped by the
+    producers on this machine's clock); median and p99;
+(e) RSS: the service process's peak resident memory (VmHWM) at the end.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from services.autopay.domain import applicable_settings, decide
+from services.common import db, embedded
+from services.common.config import Config
+from services.common.contract import (
+    AUTOPAY_CHOICE_RECORDED_TOPIC,
+    DEFAULT_NOTIFICATION,
+    DEFAULT_PORTAL_SETTINGS,
+    PAYMENT_METHOD_ADDED_TOPIC,
+    SETTINGS_CHANGED_TOPIC,
+    AutopayChoiceRecorded,
+    PaymentMethod,
+    PaymentMethodAdded,
+    PortalSettingsChanged,
+    record_key,
+)
+from services.common.envelope import decode, encode_binary, new_event
+from services.common.kafka import create_topics
+from tests.infrastructure import postgres_server, with_database
+from tests.support import ServiceProcess
+
+MERCHANTS = 100
+PIPE_OUTPUT_TOPIC = "bench.pipe.out"
+PLAIN_OUTPUT_TOPIC = "bench.plain.out"
+PLAIN_SCHEMA = "plain"
+MIGRATIONS = Path(__file__).parents[1] / "services" / "autopay" / "migrations"
+SETTINGS = DEFAULT_PORTAL_SETTINGS.model_copy(update={"allow_customer_autopay_changes": True})
+
+
+def payment_method_added(n: int) -> tuple[str, bytes, list[tuple[str, bytes]], bytes]:
+    data = PaymentMethodAdded(
+        merchant_id=f"m{n % MERCHANTS}",
+        customer_id=f"c{n}",
+        customer_name="Ada Lovelace",
+        payment_method=PaymentMethod(id=f"pm{n}", type="card", brand="visa", last4="4242"),
+        channel="customer_portal",
+        use_for_autopay=n % 2 == 0,
+        portal_settings_version=1,
+    )
+    event = new_event(data, source="/benchmarks/payments")
+    headers, value = encode_binary(event)
+    return event.id, record_key(data).encode(), headers, value
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, records) -> None:
+    pending = []
+    for _, key, headers, value in records:
+        pending.append(await producer.send(topic, value=value, key=key, headers=headers))
+        if len(pending) >= 5000:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+
+
+async def publish_settings(config: Config, producer: AIOKafkaProducer) -> None:
+    for merchant in range(MERCHANTS):
+        data = PortalSettingsChanged(
+            merchant_id=f"m{merchant}",
+            version=1,
+            settings=SETTINGS,
+            notification=DEFAULT_NOTIFICATION,
+            previous=None,
+            changed_by="benchmark",
+        )
+        headers, value = encode_binary(new_event(data, source="/benchmarks/settings"))
+        await producer.send(
+            config.topic(SETTINGS_CHANGED_TOPIC),
+            value=value,
+            key=data.merchant_id.encode(),
+            headers=headers,
+        )
+    await producer.flush()
+
+
+async def read_timestamps(
+    config: Config, topic: str, count: int, *, timeout: float
+) -> list[tuple[int, bytes]]:
+    """(broker timestamp ms, value) of the first `count` records of a topic."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=config.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[tuple[int, bytes]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            for batch in batches.values():
+                records.extend((record.timestamp, record.value) for record in batch)
+    finally:
+        await consumer.stop()
+    if len(records) < count:
+        raise RuntimeError(f"{topic}: {len(records)} of {count} records within {timeout}s")
+    return records
+
+
+async def all_published(database_url: str, count: int, *, timeout: float = 180) -> None:
+    """Wait until `count` inputs are processed and their events relayed.
+
+    Asking the database is cheap; reading the output topic meanwhile would take CPU from the
+    service (the records' timestamps are read afterwards).
+    """
+    connection = await asyncpg.connect(database_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            done = await connection.fetchval(
+                "SELECT (SELECT count(*) FROM autopay.processed_events) >= $1"
+                " AND NOT EXISTS (SELECT 1 FROM autopay.outbox)",
+                count,
+            )
+            if done:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
+    raise RuntimeError(f"autopay did not process {count} events within {timeout}s")
+
+
+def rate(timestamps: list[int]) -> float:
+    """Events per second between the first and the last record of a run."""
+    span = (max(timestamps) - min(timestamps)) / 1000
+    return (len(timestamps) - 1) / span if span > 0 else float("inf")
+
+
+async def pipe(config: Config, count: int) -> float:
+    """(a) Consume the input and produce every record to another topic: no database."""
+    consumer = AIOKafkaConsumer(
+        config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+        bootstrap_servers=config.kafka_bootstrap_servers,
+        group_id=f"{config.kafka_topic_prefix}bench.pipe",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=600,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=config.kafka_bootstrap_servers, acks="all", linger_ms=2
+    )
+    await asyncio.gather(consumer.start(), producer.start())
+    try:
+        piped = 0
+        while piped < count:
+            batches = await consumer.getmany(timeout_ms=100, max_records=1000)
+            deliveries = [
+                await producer.send(
+                    config.topic(PIPE_OUTPUT_TOPIC),
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers),
+                )
+                for batch in batches.values()
+                for record in batch
+            ]
+            await asyncio.gather(*deliveries)
+            if batches:
+                await consumer.commit()
+            piped += len(deliveries)
+    finally:
+        await asyncio.gather(consumer.stop(), producer.stop())
+    out = await read_timestamps(config, config.topic(PIPE_OUTPUT_TOPIC), count, timeout=60)
+    return rate([timestamp for timestamp, _ in out])
+
+
+async def per_event_handler(config: Config, count: int) -> float:
+    """(c) A plain FastStream handler: one record, one transaction, one publish."""
+    pool = await db.create_pool(config.database_url, size=4)
+    await db.migrate(pool, PLAIN_SCHEMA, MIGRATIONS)
+    broker = KafkaBroker(config.kafka_bootstrap_servers)
+    output = config.topic(PLAIN_OUTPUT_TOPIC)
+    handled = 0
+    done = asyncio.Event()
+
+    @broker.subscriber(
+        config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+        group_id=f"{config.kafka_topic_prefix}bench.plain",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.ACK,
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=600,
+    )
+    async def handle(message: KafkaMessage) -> None:
+        nonlocal handled
+        record = message.raw_message
+        event = decode(record.headers, record.value, PaymentMethodAdded)
+        data = event.data
+        async with pool.acquire() as connection, connection.transaction():
+            fresh = await connection.fetchval(
+                f"INSERT INTO {PLAIN_SCHEMA}.processed_events (event_id) VALUES ($1)"
+                " ON CONFLICT DO NOTHING RETURNING event_id",
+                event.id,
+            )
+            if fresh is None:
+                return
+            applied = applicable_settings(data.portal_settings_version, {1: SETTINGS})
+            decision = decide(data.channel, applied.settings, data.use_for_autopay)
+            await connection.execute(
+                f"INSERT INTO {PLAIN_SCHEMA}.payment_profiles (merchant_id, customer_id,"
+                " payment_method_id, auto_process, decided_by, settings_version, caused_by)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (merchant_id, customer_id,"
+                " payment_method_id) DO UPDATE SET auto_process = excluded.auto_process",
+                data.merchant_id,
+                data.customer_id,
+                data.payment_method.id,
+                decision.auto_process,
+                decision.decided_by,
+                applied.version,
+                event.id,
+            )
+        choice = AutopayChoiceRecorded(
+            **data.model_dump(include={"merchant_id", "customer_id", "customer_name"}),
+            payment_method=data.payment_method,
+            channel=data.channel,
+            auto_process=decision.auto_process,
+            decided_by=decision.decided_by,
+            box_default_checked=decision.box_default_checked,
+            settings_version=applied.version,
+            caused_by=event.id,
+        )
+        headers, value = encode_binary(new_event(choice, source="/benchmarks/plain"))
+        await broker.publish(
+            value,
+            output,
+            key=record.key,
+            headers=dict((name, raw.decode()) for name, raw in headers),
+        )
+        handled += 1
+        if handled >= count:
+            done.set()
+
+    await broker.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=120)
+    finally:
+        await broker.stop()
+        await pool.close()
+    out = await read_timestamps(config, output, count, timeout=30)
+    return rate([timestamp for timestamp, _ in out])
+
+
+@contextlib.asynccontextmanager
+async def autopay_process(config: Config, folder: Path) -> AsyncIterator[ServiceProcess]:
+    service_config = config.model_copy(update={"mail_outbox_dir": folder / "mail"})
+    process = ServiceProcess(
+        "autopay",
+        service_config,
+        embedded.free_port(),
+        KAFKA_SESSION_TIMEOUT_MS="2000",
+        LOG_LEVEL="WARNING",
+    ).start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+def peak_rss_mb(process: ServiceProcess) -> float:
+    assert process.process is not None
+    status = Path(f"/proc/{process.process.pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+async def steady_latency(
+    config: Config, producer: AIOKafkaProducer, *, offset: int, per_second: int, seconds: float
+) -> tuple[float, float, int]:
+    """(d) Median and p99 ms from input timestamp to output timestamp at a steady rate."""
+    total = int(per_second * seconds)
+    records = [payment_method_added(offset + n) for n in range(total)]
+    reader = asyncio.create_task(
+        read_timestamps(
+            config,
+            config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC),
+            offset + total,
+            timeout=seconds + 60,
+        )
+    )
+    sent: dict[str, int] = {}
+    tick = 0.01
+    per_tick = max(1, round(per_second * tick))
+    start = time.monotonic()
+    deliveries = []
+    for first in range(0, total, per_tick):
+        due = start + (first // per_tick) * tick
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        for event_id, key, headers, value in records[first : first + per_tick]:
+            deliveries.append(
+                (
+                    event_id,
+                    await producer.send(
+                        config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+                        value=value,
+                        key=key,
+                        headers=headers,
+                    ),
+                )
+            )
+    for event_id, delivery in deliveries:
+        sent[event_id] = (await delivery).timestamp
+    latencies = []
+    for timestamp, value in await reader:
+        cause = json.loads(value)["caused_by"]
+        if cause in sent:
+            latencies.append(timestamp - sent[cause])
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return statistics.median(latencies), p99, len(latencies)
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    port = embedded.free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        process = embedded.start_broker(port, Path(folder) / "broker.log")
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            embedded.stop_process(process)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(server_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def one_run(server_url: str, args: argparse.Namespace) -> dict[str, float]:
+    with broker() as bootstrap, tempfile.TemporaryDirectory() as folder:
+        async with fresh_database(server_url) as database_url:
+            config = Config(
+                _env_file=None,
+                kafka_bootstrap_servers=bootstrap,
+                kafka_topic_prefix=f"b{uuid.uuid4().hex[:8]}.",
+                database_url=database_url,
+            )
+            await create_topics(config)
+            await create_topics(config, (PIPE_OUTPUT_TOPIC, PLAIN_OUTPUT_TOPIC))
+            producer = AIOKafkaProducer(
+                bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024
+            )
+            await producer.start()
+            try:
+                await publish_settings(config, producer)
+                records = [payment_method_added(n) for n in range(args.events)]
+                await produce(producer, config.topic(PAYMENT_METHOD_ADDED_TOPIC), records)
+                figures = {"pipe": await pipe(config, args.events)}
+                async with autopay_process(config, Path(folder)) as service:
+                    await all_published(database_url, args.events)
+                    out = await read_timestamps(
+                        config,
+                        config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC),
+                        args.events,
+                        timeout=120,
+                    )
+                    figures["autopay"] = rate([timestamp for timestamp, _ in out])
+                    median, p99, measured = await steady_latency(
+                        config,
+                        producer,
+                        offset=args.events,
+                        per_second=args.rate,
+                        seconds=args.seconds,
+                    )
+                    figures |= {"median_ms": median, "p99_ms": p99, "rss_mb": peak_rss_mb(service)}
+                figures["per_event"] = await per_event_handler(config, args.plain_events)
+            finally:
+                await producer.stop()
+    return figures
+
+
+def table(runs: list[dict[str, float]], args: argparse.Namespace) -> str:
+    def median(name: str) -> float:
+        return statistics.median(run[name] for run in runs)
+
+    def each(name: str, fmt: str) -> str:
+        return ", ".join(format(run[name], fmt) for run in runs)
+
+    autopay, pipe_rate, plain = median("autopay"), median("pipe"), median("per_event")
+    rows = [
+        ("(a) bare pipe, events/s", f"{pipe_rate:,.0f}", each("pipe", ",.0f"), "ceiling"),
+        ("(b) autopay service, events/s", f"{autopay:,.0f}", each("autopay", ",.0f"), "≥ 10,000"),
+        ("(b) / (a)", f"{autopay / pipe_rate:.2f}", "", "≥ 0.4"),
+        ("(c) one event per transaction, events/s", f"{plain:,.0f}", each("per_event", ",.0f"), ""),
+        ("(b) / (c)", f"{autopay / plain:.1f}", "", "≥ 20"),
+        (
+            f"latency median at {args.rate:,}/s, ms",
+            f"{median('median_ms'):.0f}",
+            each("median_ms", ".0f"),
+            "",
+        ),
+        (
+            f"latency p99 at {args.rate:,}/s, ms",
+            f"{median('p99_ms'):.0f}",
+            each("p99_ms", ".0f"),
+            "< 100",
+        ),
+        ("service peak RSS, MB", f"{median('rss_mb'):.0f}", each("rss_mb", ".0f"), "< 200"),
+    ]
+    header = ("figure", f"median of {len(runs)}", "each run", "target")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    lines = [
+        " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in [header, *rows]
+    ]
+    lines.insert(1, "-|-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> None:
+    with postgres_server() as server_url:
+        runs = []
+        for number in range(args.runs):
+            runs.append(await one_run(server_url, args))
+            print(f"run {number + 1}: {runs[-1]}", file=sys.stderr, flush=True)
+    print(
+        f"\n{args.events:,} PaymentMethodAdded events, {args.plain_events:,} for (c); "
+        f"{args.rate:,}/s for {args.seconds:g}s for the latency\n"
+    )
+    print(table(runs, args))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--plain-events", type=int, default=2_000)
+    parser.add_argument("--rate", type=int, default=2_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--runs", type=int, default=3)
+    asyncio.run(main(parser.parse_args()))
