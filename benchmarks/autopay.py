@@ -4,19 +4,23 @@ p99 latency at a steady rate, and the service's memory.
     .venv/bin/python -m benchmarks.autopay [--events 50000] [--runs 3] [--rate 2000]
 
 Each run starts from nothing: its own tansu broker (`services.common.embedded`), a fresh
-database on the PostgreSQL the tests use (127.0.0.1:5432 or DATABASE_URL), fresh topics. It
-produces N PaymentMethodAdded events (100 merchants whose settings version 1 lets customers
-choose; every event names that version), then measures, one after the other on that backlog:
+database on the PostgreSQL the tests use (127.0.0.1:5432 or DATABASE_URL), fresh topics, and
+100 merchants whose settings version 1 lets customers choose (every event names that
+version). Then, one after the other:
 
-(a) pipe: a bare aiokafka consumer → producer, no database, no decoding: the ceiling;
-(b) autopay: `portal-autopay run autopay` as its own process, from the first to the last
-    AutopayChoiceRecorded (the records' broker timestamps);
+(d) latency: `portal-autopay run autopay` as its own process, fed at a steady `--rate`
+    events/s for `--seconds`: the time from a PaymentMethodAdded's timestamp to its
+    AutopayChoiceRecorded's (both stamped by producers on this machine's clock); median, p99;
+(b) autopay: N more PaymentMethodAdded are produced while the service is stopped, then it is
+    started again: events/s from the first to the last of their AutopayChoiceRecorded
+    (the records' timestamps);
+(a) pipe: a bare aiokafka consumer → producer over the same input, no database, no
+    decoding: the ceiling;
 (c) per-event: the way a plain FastStream handler does it: one record, one transaction (dedupe,
     settings, profile), one publish; measured over the first `--plain-events` records;
-(d) latency: the running service fed at a steady `--rate` events/s for `--seconds`: the time
-    from a PaymentMethodAdded's timestamp to its AutopayChoiceRecorded's (both stamped by the
-    producers on this machine's clock); median and p99;
-(e) RSS: the service process's peak resident memory (VmHWM) at the end.
+(e) RSS: the service processes' peak resident memory (VmHWM).
+
+Figures are medians over `--runs` runs; the machine's other work shows in their spread.
 """
 
 import argparse
@@ -159,6 +163,21 @@ async def all_published(database_url: str, count: int, *, timeout: float = 180) 
     raise RuntimeError(f"autopay did not process {count} events within {timeout}s")
 
 
+async def settings_projected(database_url: str, *, timeout: float = 30) -> None:
+    """Wait for the merchants' settings: until then a payment method waits for them."""
+    connection = await asyncpg.connect(database_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while (
+            await connection.fetchval("SELECT count(*) FROM autopay.settings_versions") < MERCHANTS
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the settings were not projected within {timeout}s")
+            await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+
+
 def rate(timestamps: list[int]) -> float:
     """Events per second between the first and the last record of a run."""
     span = (max(timestamps) - min(timestamps)) / 1000
@@ -208,7 +227,8 @@ async def per_event_handler(config: Config, count: int) -> float:
     """(c) A plain FastStream handler: one record, one transaction, one publish."""
     pool = await db.create_pool(config.database_url, size=4)
     await db.migrate(pool, PLAIN_SCHEMA, MIGRATIONS)
-    broker = KafkaBroker(config.kafka_bootstrap_servers)
+    # No access log: it would write two lines per record to the terminal.
+    broker = KafkaBroker(config.kafka_bootstrap_servers, logger=None)
     output = config.topic(PLAIN_OUTPUT_TOPIC)
     handled = 0
     done = asyncio.Event()
@@ -305,20 +325,11 @@ def peak_rss_mb(process: ServiceProcess) -> float:
 
 
 async def steady_latency(
-    config: Config, producer: AIOKafkaProducer, *, offset: int, per_second: int, seconds: float
-) -> tuple[float, float, int]:
+    config: Config, producer: AIOKafkaProducer, *, per_second: int, seconds: float
+) -> tuple[float, float]:
     """(d) Median and p99 ms from input timestamp to output timestamp at a steady rate."""
     total = int(per_second * seconds)
-    records = [payment_method_added(offset + n) for n in range(total)]
-    reader = asyncio.create_task(
-        read_timestamps(
-            config,
-            config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC),
-            offset + total,
-            timeout=seconds + 60,
-        )
-    )
-    sent: dict[str, int] = {}
+    records = [payment_method_added(n) for n in range(total)]
     tick = 0.01
     per_tick = max(1, round(per_second * tick))
     start = time.monotonic()
@@ -338,16 +349,20 @@ async def steady_latency(
                     ),
                 )
             )
-    for event_id, delivery in deliveries:
-        sent[event_id] = (await delivery).timestamp
+    sent = {event_id: (await delivery).timestamp for event_id, delivery in deliveries}
+    # Read once everything is sent: a reader running meanwhile would delay this process's
+    # sends after their timestamps were taken, and count that delay as the service's.
+    output = await read_timestamps(
+        config, config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC), total, timeout=60
+    )
     latencies = []
-    for timestamp, value in await reader:
+    for timestamp, value in output:
         cause = json.loads(value)["caused_by"]
         if cause in sent:
             latencies.append(timestamp - sent[cause])
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return statistics.median(latencies), p99, len(latencies)
+    return statistics.median(latencies), p99
 
 
 @contextlib.contextmanager
@@ -390,26 +405,32 @@ async def one_run(server_url: str, args: argparse.Namespace) -> dict[str, float]
             await producer.start()
             try:
                 await publish_settings(config, producer)
-                records = [payment_method_added(n) for n in range(args.events)]
-                await produce(producer, config.topic(PAYMENT_METHOD_ADDED_TOPIC), records)
-                figures = {"pipe": await pipe(config, args.events)}
+                figures: dict[str, float] = {}
+                # Latency first, on a steady stream: right after a backlog of N the database
+                # is still vacuuming what the burst left, which is no steady state.
                 async with autopay_process(config, Path(folder)) as service:
-                    await all_published(database_url, args.events)
-                    out = await read_timestamps(
-                        config,
-                        config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC),
-                        args.events,
-                        timeout=120,
+                    await settings_projected(database_url)
+                    figures["median_ms"], figures["p99_ms"] = await steady_latency(
+                        config, producer, per_second=args.rate, seconds=args.seconds
                     )
-                    figures["autopay"] = rate([timestamp for timestamp, _ in out])
-                    median, p99, measured = await steady_latency(
-                        config,
-                        producer,
-                        offset=args.events,
-                        per_second=args.rate,
-                        seconds=args.seconds,
-                    )
-                    figures |= {"median_ms": median, "p99_ms": p99, "rss_mb": peak_rss_mb(service)}
+                    rss = peak_rss_mb(service)
+                steady = int(args.rate * args.seconds)
+                backlog = [payment_method_added(steady + n) for n in range(args.events)]
+                await produce(producer, config.topic(PAYMENT_METHOD_ADDED_TOPIC), backlog)
+                async with autopay_process(config, Path(folder)) as service:
+                    await all_published(database_url, steady + args.events)
+                    figures["rss_mb"] = max(rss, peak_rss_mb(service))
+                backlog_ids = {event_id for event_id, *_ in backlog}
+                out = await read_timestamps(
+                    config,
+                    config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC),
+                    steady + args.events,
+                    timeout=120,
+                )
+                figures["autopay"] = rate(
+                    [ts for ts, value in out if json.loads(value)["caused_by"] in backlog_ids]
+                )
+                figures["pipe"] = await pipe(config, steady + args.events)
                 figures["per_event"] = await per_event_handler(config, args.plain_events)
             finally:
                 await producer.stop()
@@ -447,7 +468,8 @@ def table(runs: list[dict[str, float]], args: argparse.Namespace) -> str:
     header = ("figure", f"median of {len(runs)}", "each run", "target")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     lines = [
-        " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in [header, *rows]
+        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
     ]
     lines.insert(1, "-|-".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -47,9 +47,9 @@ class StoredProfile:
     updated_at: datetime
 
 
-async def record_settings(connection: asyncpg.Connection, rows: Sequence[SettingsRow]) -> int:
+async def record_settings(connection: asyncpg.Connection, rows: Sequence[SettingsRow]) -> None:
     """Insert versions not yet known; a redelivered version changes nothing."""
-    result = await connection.execute(
+    await connection.execute(
         f"""
         INSERT INTO {SCHEMA}.settings_versions
             (merchant_id, version, {", ".join(SWITCHES)}, event_id)
@@ -62,7 +62,6 @@ async def record_settings(connection: asyncpg.Connection, rows: Sequence[Setting
         *([getattr(row.settings, name) for row in rows] for name in SWITCHES),
         [row.event_id for row in rows],
     )
-    return int(result.rsplit(" ", 1)[1])
 
 
 async def load_versions(

@@ -18,7 +18,7 @@ from services.common.contract import (
 from services.common.kafka import DeadLetters
 
 # A new payment method is decided within tens of milliseconds, also when the topic is quiet.
-FETCH_MAX_WAIT_MS = 10
+FETCH_MAX_WAIT_MS = 5
 
 
 def settings_group(config: Config) -> str:

@@ -142,7 +142,7 @@ class CommittedPublisher:
         producer: AIOKafkaProducer,
         topic_name: Callable[[str], str],
         *,
-        max_pending: int = 20,
+        max_pending: int = 4,
     ) -> None:
         self._pool = pool
         self._schema = schema
