@@ -1,7 +1,6 @@
 """Composition root of the autopay service: pools, consumers, relay, HTTP routes."""
 
 import contextlib
-import gc
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,17 +18,6 @@ from services.common.runtime import background, infrastructure
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 RELAY_MIN_AGE_SECONDS = 5.0
-
-
-def _fewer_collection_pauses() -> None:
-    """Keep the garbage collector's pauses out of the p99 latency.
-
-    Each batch allocates thousands of short-lived objects, and the default thresholds then
-    run full collections that scan everything imported at start-up: freeze that, and collect
-    the young generation less often.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def create_app(config: Config) -> FastAPI:
@@ -59,7 +47,6 @@ def create_app(config: Config) -> FastAPI:
             relay = outbox.OutboxRelay(
                 infra.pool, SCHEMA, infra.producer, config.topic, min_age=RELAY_MIN_AGE_SECONDS
             )
-            _fewer_collection_pauses()
             async with background(relay.run(), publisher.run()):
                 await broker.start()
                 try:
