@@ -7,7 +7,9 @@ outgoing events (outbox) commit in one transaction, before the consumer commits 
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -24,12 +26,15 @@ from services.common.contract import (
     PaymentMethodAdded,
     PortalSettings,
     PortalSettingsChanged,
+    event_type,
 )
-from services.common.envelope import CloudEvent, new_event
+from services.common.envelope import CloudEvent
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/portal-autopay/autopay"
+CHOICE_TYPE = event_type(AutopayChoiceRecorded)
+CHOICE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://portal-autopay/autopay/choices")
 # Settings versions remembered (they never change); beyond this many, forget and reload.
 VERSIONS_KEPT = 100_000
 
@@ -71,7 +76,8 @@ class AutopayService:
         decided = [e for e in unique if needs_settings(e.data.channel)]
         await self._wait_for_named_versions(decided)
         known = await self._settings_for(decided)
-        results = [_decide(e, known.get(e.data.merchant_id, {})) for e in decided]
+        decided_at = datetime.now(UTC)
+        results = [_decide(e, known.get(e.data.merchant_id, {}), decided_at) for e in decided]
         # One customer's events are in order: the last decision of a batch wins.
         latest = {(p.merchant_id, p.customer_id, p.payment_method_id): p for p, _ in results}
         records = outbox.encode([choice for _, choice in results])
@@ -164,7 +170,7 @@ def _named_versions(events: Sequence[CloudEvent[PaymentMethodAdded]]) -> set[tup
 
 
 def _decide(
-    event: CloudEvent[PaymentMethodAdded], known: Mapping[int, PortalSettings]
+    event: CloudEvent[PaymentMethodAdded], known: Mapping[int, PortalSettings], at: datetime
 ) -> tuple[repository.ProfileRow, CloudEvent[AutopayChoiceRecorded]]:
     data = event.data
     applied = applicable_settings(data.portal_settings_version, known)
@@ -193,9 +199,24 @@ def _decide(
         settings_version=applied.version,
         caused_by=event.id,
     )
-    return profile, new_event(
-        choice, source=SOURCE, subject=f"{data.merchant_id}:{data.customer_id}"
+    recorded = CloudEvent(
+        id=choice_id(event.id),
+        type=CHOICE_TYPE,
+        source=SOURCE,
+        subject=f"{data.merchant_id}:{data.customer_id}",
+        time=at,
+        data=choice,
     )
+    return profile, recorded
+
+
+def choice_id(caused_by: str) -> str:
+    """The AutopayChoiceRecorded id of an input: derived from the input's id.
+
+    Deciding the same input again (say, after its dedupe record were lost) gives the same
+    id, which the consumers downstream drop as a repeat.
+    """
+    return str(uuid.uuid5(CHOICE_ID_NAMESPACE, caused_by))
 
 
 def _log_anomalies(profiles: Sequence[repository.ProfileRow]) -> None:

@@ -13,6 +13,9 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     # A server shutting down or restarting terminates the sessions it has (57P01, 57P02).
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A connection that such a shutdown broke fails its reset on release this way; the pool
+    # then drops it, and the retry gets a new one.
+    asyncpg.InternalClientError,
     asyncpg.TooManyConnectionsError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from services.common.contract import EVENT_TOPICS, ContractModel, record_key
 from services.common.db import TRANSIENT_DB_ERRORS, advisory_lock_key
@@ -110,21 +112,45 @@ async def publish_committed(
     the commit. When it fails (broker or database down, crash) the rows stay, and a relay
     with a `min_age` publishes them later, with the same ids.
     """
-    deliveries = [
-        await producer.send(
-            topic_name(record.topic),
-            key=record.key.encode(),
-            value=record.value,
-            headers=record.headers,
-        )
-        for record in records
-    ]
-    await asyncio.gather(*deliveries)
+    await asyncio.gather(*await _send_in_batches(producer, topic_name, records))
     async with pool.acquire() as connection:
         await connection.execute(
             f'DELETE FROM "{schema}".outbox WHERE event_id = ANY($1::text[])',
             [record.event_id for record in records],
         )
+
+
+async def _send_in_batches(
+    producer: AIOKafkaProducer,
+    topic_name: Callable[[str], str],
+    records: Sequence[OutboxRecord],
+) -> list[asyncio.Future]:
+    """Send records as one record batch per partition: half the CPU of a `send` per record.
+
+    Partitions are chosen by the producer's own partitioner, so a key lands where `send`
+    (the relay) would put it, and one key's records keep their order.
+    """
+    partitioner = DefaultPartitioner()
+    partitions: dict[str, list[int]] = {}
+    open_batches: dict[tuple[str, int], BatchBuilder] = {}
+    deliveries = []
+    for record in records:
+        topic = topic_name(record.topic)
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        key = record.key.encode()
+        partition = partitioner(key, partitions[topic], partitions[topic])
+        batch = open_batches.get((topic, partition))
+        appended = dict(key=key, value=record.value, timestamp=None, headers=record.headers)
+        if batch is not None and batch.append(**appended) is not None:
+            continue
+        if batch is not None:  # full: send it, start the next one
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+        batch = open_batches[topic, partition] = producer.create_batch()
+        batch.append(**appended)
+    for (topic, partition), batch in open_batches.items():
+        deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+    return deliveries
 
 
 class CommittedPublisher:

@@ -76,6 +76,9 @@ async def test_the_publisher_sends_committed_events_and_clears_them_from_the_out
     async with TopicReader(config, PAYMENT_METHOD_ADDED_TOPIC) as reader:
         published = await reader.settle(quiet=0.5)
     assert sorted(header(record, "ce_id") for record in published) == sorted(e.id for e in events)
+    assert {(record.key, header(record, "ce_type")) for record in published} == {
+        (f"m:c{n}".encode(), "PaymentMethodAdded") for n in range(5)
+    }
     assert await outbox_rows(pool) == 0
 
 
