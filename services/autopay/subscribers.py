@@ -17,7 +17,8 @@ from services.common.contract import (
 )
 from services.common.kafka import DeadLetters
 
-# A new payment method is decided within tens of milliseconds, also when the topic is quiet.
+# A new payment method is decided, and new settings take effect, within tens of milliseconds,
+# also when the topics are quiet.
 FETCH_MAX_WAIT_MS = 5
 
 
@@ -38,6 +39,7 @@ def register(
         topic=config.topic(SETTINGS_CHANGED_TOPIC),
         group_id=settings_group(config),
         session_timeout_ms=config.kafka_session_timeout_ms,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
     subscribe_batches(
         broker,

@@ -14,7 +14,7 @@ from tests.support import TopicReader, publish
 async def test_an_event_naming_an_unseen_version_waits_for_it_then_falls_back_past_the_bound(
     config,
 ):
-    config = config.model_copy(update={"autopay_settings_wait_seconds": 3.0})
+    config = config.model_copy(update={"autopay_settings_wait_seconds": 4.0})
     allowed_unchecked = {"allow_customer_autopay_changes": True}
     allowed_checked = allowed_unchecked | {"default_use_for_autopay_checked": True}
     async with (
