@@ -108,7 +108,9 @@ def _dev(args: argparse.Namespace) -> int:
     env.setdefault("MAIL_OUTBOX_DIR", str(var / "mail"))
     broker = postgres = None
     children: list[subprocess.Popen] = []
-    # Ctrl-C reaches the whole process group; the children stop on their own signal.
+    # Ctrl-C reaches the whole process group; the children stop on their own signal. Both
+    # handlers are set explicitly: a shell starting us in the background ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if "KAFKA_BOOTSTRAP_SERVERS" not in env:
