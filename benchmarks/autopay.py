@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -58,7 +58,7 @@ from services.common.contract import (
 )
 from services.common.envelope import decode, encode_binary, new_event
 from services.common.kafka import create_topics
-from tests.infrastructure import postgres_server, with_database
+from tests.infrastructure import fresh_database, kafka_server, postgres_server
 from tests.support import ServiceProcess
 
 MERCHANTS = 100
@@ -365,32 +365,9 @@ async def steady_latency(
     return statistics.median(latencies), p99
 
 
-@contextlib.contextmanager
-def broker() -> Iterator[str]:
-    port = embedded.free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        process = embedded.start_broker(port, Path(folder) / "broker.log")
-        try:
-            yield f"127.0.0.1:{port}"
-        finally:
-            embedded.stop_process(process)
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(server_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def one_run(server_url: str, args: argparse.Namespace) -> dict[str, float]:
-    with broker() as bootstrap, tempfile.TemporaryDirectory() as folder:
-        async with fresh_database(server_url) as database_url:
+    with kafka_server() as bootstrap, tempfile.TemporaryDirectory() as folder:
+        async with fresh_database(server_url, "bench") as database_url:
             config = Config(
                 _env_file=None,
                 kafka_bootstrap_servers=bootstrap,

@@ -22,8 +22,6 @@ import multiprocessing
 import time
 import uuid
 
-import asyncpg
-
 from services.common import db
 from services.common.config import Config
 from services.common.contract import AUTOPAY_CHOICE_RECORDED_TOPIC, record_key
@@ -33,7 +31,7 @@ from services.common.kafka import create_topics
 from services.notifier import app as notifier_app
 from services.notifier import service
 from services.notifier.mailer import SmtpMailer, SmtpSettings
-from tests.infrastructure import kafka_server, postgres_server, with_database
+from tests.infrastructure import fresh_database, kafka_server, postgres_server
 from tests.integration.notifier.helpers import choice_recorded, settings_changed
 from tests.support import producer, publish
 
@@ -116,23 +114,17 @@ async def main(emails: int) -> None:
     ready.wait(10)
     try:
         with kafka_server() as kafka_url, postgres_server() as postgres_url:
-            name = f"bench_{uuid.uuid4().hex[:12]}"
-            admin = await asyncpg.connect(postgres_url)
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            try:
+            async with fresh_database(postgres_url, "bench") as database_url:
                 config = Config(
                     _env_file=None,
                     kafka_bootstrap_servers=kafka_url,
                     kafka_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
-                    database_url=with_database(postgres_url, name),
+                    database_url=database_url,
                     smtp_url=f"smtp://127.0.0.1:{port}",
                 )
                 await create_topics(config)
                 sender = await sender_throughput(config, accepted, emails)
                 end_to_end = await end_to_end_throughput(config, accepted, emails)
-            finally:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.close()
     finally:
         smtp.terminate()
     print(f"\nnotifier, {emails} emails to a local aiosmtpd server (target: ≥ 500 emails/s)")

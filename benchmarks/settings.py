@@ -25,7 +25,6 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
@@ -35,7 +34,7 @@ from services.common.embedded import free_port
 from services.common.kafka import create_topics
 from services.settings.app import create_app
 from services.settings.domain import Changes
-from tests.infrastructure import kafka_server, postgres_server, with_database
+from tests.infrastructure import fresh_database, kafka_server, postgres_server
 from tests.support import ServiceProcess
 
 
@@ -110,25 +109,19 @@ class Arrivals(threading.Thread):
 @contextlib.asynccontextmanager
 async def fresh_config(kafka: str, postgres: str):
     """A configuration with its own database and topics, as each test gets."""
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    async with fresh_database(postgres, "bench") as database_url:
         with tempfile.TemporaryDirectory() as folder:
             config = Config(
                 _env_file=None,
                 kafka_bootstrap_servers=kafka,
                 kafka_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
                 kafka_topic_partitions=3,
-                database_url=with_database(postgres, name),
+                database_url=database_url,
                 # The service process writes its log next to this folder.
                 mail_outbox_dir=Path(folder) / "mail",
             )
             await create_topics(config)
             yield config
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def commit_to_topic_latency(config: Config, changes: int, rate: float) -> list[float]:

@@ -3,12 +3,11 @@
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
 
 from services.common.config import Config
 from services.common.kafka import create_topics
-from tests.infrastructure import kafka_server, postgres_server, with_database
+from tests.infrastructure import fresh_database, kafka_server, postgres_server
 from tests.smtp import SmtpServer
 
 
@@ -27,14 +26,8 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 async def database_url(postgres_url: str) -> AsyncIterator[str]:
     """A fresh database for one test, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(postgres_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture

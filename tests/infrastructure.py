@@ -11,9 +11,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
 
 from services.common import embedded
 
@@ -67,6 +70,19 @@ def postgres_server() -> Iterator[str]:
                 yield url
             finally:
                 server.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str, prefix: str = "test") -> AsyncIterator[str]:
+    """The URL of a new, empty database on `server_url`, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(server_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def with_database(url: str, database: str) -> str:
