@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import inspect
 import os
 import subprocess
 import sys
@@ -21,12 +22,15 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 15.0, interval: float = 0.05
+    probe: Callable[[], Awaitable[T] | T], *, timeout: float = 15.0, interval: float = 0.05
 ) -> T:
-    """Return the first truthy result of `probe`; fail when the deadline passes without one."""
+    """Return the first truthy result of `probe` (a plain or an async function); fail when
+    the deadline passes without one."""
     deadline = time.monotonic() + timeout
     while True:
-        result = await probe()
+        result = probe()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:
