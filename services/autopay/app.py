@@ -55,7 +55,11 @@ def create_app(config: Config) -> FastAPI:
                     await broker.stop()
                     await publisher.drain()
 
-    app = FastAPI(title="portal-autopay autopay", lifespan=lifespan)
+    app = FastAPI(
+        title="portal-autopay autopay",
+        lifespan=lifespan,
+        exception_handlers=http.EXCEPTION_HANDLERS,
+    )
     app.include_router(health_router(checks))
     app.include_router(http.router())
     return app

@@ -3,12 +3,17 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.autopay.service import AutopayService
+from services.common.contract import Identifier
 
-IdentifierPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+IdentifierPath = Annotated[
+    str, Path(pattern=Identifier.__metadata__[0].pattern, description="1–64 of A-Z a-z 0-9 _ -")
+]
 
 
 class PaymentProfile(BaseModel):
@@ -36,7 +41,10 @@ def _service(request: Request) -> AutopayService:
 def router() -> APIRouter:
     routes = APIRouter(prefix="/v1", tags=["payment profiles"])
 
-    @routes.get("/merchants/{merchant_id}/customers/{customer_id}/payment-profiles")
+    @routes.get(
+        "/merchants/{merchant_id}/customers/{customer_id}/payment-profiles",
+        responses={400: {"description": "malformed id"}, 404: {"description": "unknown customer"}},
+    )
     async def payment_profiles(
         merchant_id: IdentifierPath,
         customer_id: IdentifierPath,
@@ -45,7 +53,7 @@ def router() -> APIRouter:
         """The customer's payment profiles and how each auto-process flag was decided."""
         stored = await service.profiles_of(merchant_id, customer_id)
         if not stored:
-            raise HTTPException(404, "unknown customer: no payment profile")
+            return _problem(404, "unknown_customer", "this customer has no payment profile")
         return PaymentProfiles(
             merchant_id=merchant_id,
             customer_id=customer_id,
@@ -53,3 +61,17 @@ def router() -> APIRouter:
         )
 
     return routes
+
+
+async def _malformed_id(_: Request, error: Exception) -> JSONResponse:
+    """The only request input is the two ids in the path: 400, as the settings API answers."""
+    assert isinstance(error, RequestValidationError)
+    names = sorted({str(problem["loc"][-1]) for problem in error.errors()})
+    return _problem(400, f"invalid_{names[0]}", "ids are 1–64 of A-Z a-z 0-9 _ -")
+
+
+def _problem(status: int, reason: str, message: str) -> JSONResponse:
+    return JSONResponse({"reason": reason, "message": message}, status_code=status)
+
+
+EXCEPTION_HANDLERS = {RequestValidationError: _malformed_id}

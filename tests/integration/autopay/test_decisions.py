@@ -107,7 +107,9 @@ async def test_each_channel_is_decided_with_the_settings_version_the_customer_sa
         assert body["profiles"][0]["auto_process"] is True
         assert body["profiles"][0]["decided_by"] == "customer"
         unknown = await http.get("/v1/merchants/m/customers/c9/payment-profiles")
-        assert unknown.status_code == 404
+        assert (unknown.status_code, unknown.json()["reason"]) == (404, "unknown_customer")
+        malformed = await http.get("/v1/merchants/m/customers/c%209/payment-profiles")
+        assert (malformed.status_code, malformed.json()["reason"]) == (400, "invalid_customer_id")
 
 
 async def _equals(value, expected) -> bool:
