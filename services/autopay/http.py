@@ -1,6 +1,5 @@
 """HTTP routes: read a customer's payment profiles."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -8,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.autopay.repository import StoredProfile
 from services.autopay.service import AutopayService
 from services.common.contract import Identifier
 
@@ -16,21 +16,10 @@ IdentifierPath = Annotated[
 ]
 
 
-class PaymentProfile(BaseModel):
-    payment_method_id: str
-    auto_process: bool
-    decided_by: str
-    settings_version: int
-    caused_by: str
-    box_ignored: bool
-    settings_fallback: bool
-    updated_at: datetime
-
-
 class PaymentProfiles(BaseModel):
     merchant_id: str
     customer_id: str
-    profiles: list[PaymentProfile]
+    profiles: list[StoredProfile]
 
 
 def _service(request: Request) -> AutopayService:
@@ -57,7 +46,7 @@ def router() -> APIRouter:
         return PaymentProfiles(
             merchant_id=merchant_id,
             customer_id=customer_id,
-            profiles=[PaymentProfile.model_validate(p, from_attributes=True) for p in stored],
+            profiles=stored,
         )
 
     return routes
