@@ -5,10 +5,12 @@ outgoing events (outbox) commit in one transaction, before the consumer commits 
 """
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -35,8 +37,23 @@ log = logging.getLogger(__name__)
 SOURCE = "/portal-autopay/autopay"
 CHOICE_TYPE = event_type(AutopayChoiceRecorded)
 CHOICE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://portal-autopay/autopay/choices")
+_CHOICE_ID_NAMESPACE_BYTES = CHOICE_ID_NAMESPACE.bytes
 # Settings versions remembered (they never change); beyond this many, forget and reload.
 VERSIONS_KEPT = 100_000
+
+
+# Events per transaction: small enough that deciding a chunk overlaps recording the previous.
+CHUNK_SIZE = int(__import__("os").environ.get("XCHUNK", "250"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Decided events, ready to be recorded in one transaction."""
+
+    event_ids: list[str]
+    profiles: list[repository.ProfileRow]
+    # (input id, outgoing record), in input order.
+    outgoing: list[tuple[str, outbox.OutboxRecord]]
 
 
 Publish = Callable[[Sequence[outbox.OutboxRecord]], Awaitable[None]]
@@ -65,33 +82,57 @@ class AutopayService:
     ) -> None:
         """Decide each new payment method's auto-process flag, exactly once per event id.
 
-        The decisions are computed for the whole batch, then one statement records the input
-        ids and, for the ids not seen before, the profiles and the outgoing events: a
-        redelivered event writes and publishes nothing.
+        A batch is recorded chunk by chunk, in order: per chunk, one statement records the
+        input ids and, for the ids not seen before, the profiles and the outgoing events, so
+        a redelivered event writes and publishes nothing. The next chunk is decided (Python)
+        while the previous one's statement runs (PostgreSQL). When a chunk fails the batch
+        fails, and its retry finds the chunks already committed changing nothing.
         """
         first_of_each: dict[str, CloudEvent[PaymentMethodAdded]] = {}
         for event in events:
             first_of_each.setdefault(event.id, event)
         unique = list(first_of_each.values())
-        decided = [e for e in unique if needs_settings(e.data.channel)]
+        recording: asyncio.Task[None] | None = None
+        try:
+            for start in range(0, len(unique), CHUNK_SIZE):
+                chunk = await self._decide_chunk(unique[start : start + CHUNK_SIZE])
+                if recording is not None:
+                    await recording
+                recording = asyncio.create_task(self._record_chunk(chunk))
+                # Let it send its statement before the next chunk's decisions take the CPU.
+                await asyncio.sleep(0)
+            if recording is not None:
+                await recording
+        finally:
+            if recording is not None and not recording.done():
+                recording.cancel()
+                await asyncio.gather(recording, return_exceptions=True)
+
+    async def _decide_chunk(self, events: Sequence[CloudEvent[PaymentMethodAdded]]) -> _Chunk:
+        decided = [e for e in events if needs_settings(e.data.channel)]
         await self._wait_for_named_versions(decided)
         known = await self._settings_for(decided)
         decided_at = datetime.now(UTC)
         results = [_decide(e, known.get(e.data.merchant_id, {}), decided_at) for e in decided]
-        # One customer's events are in order: the last decision of a batch wins.
-        latest = {(p.merchant_id, p.customer_id, p.payment_method_id): p for p, _ in results}
         records = outbox.encode([choice for _, choice in results])
-        outgoing = [
-            (choice.data.caused_by, record)
-            for (_, choice), record in zip(results, records, strict=True)
-        ]
+        return _Chunk(
+            event_ids=[e.id for e in events],
+            profiles=[profile for profile, _ in results],
+            outgoing=[
+                (choice.data.caused_by, record)
+                for (_, choice), record in zip(results, records, strict=True)
+            ],
+        )
+
+    async def _record_chunk(self, chunk: _Chunk) -> None:
+        # One customer's events are in order: the last decision of a chunk wins.
+        latest = {(p.merchant_id, p.customer_id, p.payment_method_id): p for p in chunk.profiles}
         async with self._pool.acquire() as connection:
             fresh = await repository.record_decisions(
-                connection, [e.id for e in unique], list(latest.values()), outgoing
+                connection, chunk.event_ids, list(latest.values()), chunk.outgoing
             )
-        _log_anomalies([profile for profile, _ in results if profile.caused_by in fresh])
-        published = [record for cause, record in outgoing if cause in fresh]
-        await self._publish(published)
+        _log_anomalies([profile for profile in chunk.profiles if profile.caused_by in fresh])
+        await self._publish([record for cause, record in chunk.outgoing if cause in fresh])
 
     async def profiles_of(
         self, merchant_id: str, customer_id: str
@@ -216,7 +257,14 @@ def choice_id(caused_by: str) -> str:
     Deciding the same input again (say, after its dedupe record were lost) gives the same
     id, which the consumers downstream drop as a repeat.
     """
-    return str(uuid.uuid5(CHOICE_ID_NAMESPACE, caused_by))
+    # What uuid.uuid5 returns, without building a UUID object: that took 3 µs per event.
+    digest = bytearray(hashlib.sha1(_CHOICE_ID_NAMESPACE_BYTES + caused_by.encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 9562 variant
+    hex_digits = digest[:16].hex()
+    return "-".join(
+        (hex_digits[:8], hex_digits[8:12], hex_digits[12:16], hex_digits[16:20], hex_digits[20:])
+    )
 
 
 def _log_anomalies(profiles: Sequence[repository.ProfileRow]) -> None:

@@ -4,6 +4,7 @@ import hashlib
 from pathlib import Path
 
 import asyncpg
+from pydantic_core import to_json
 
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -21,6 +22,17 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.DeadlockDetectedError,
 )
 """Errors after which the same work, retried later, can succeed (server restarting, conflict)."""
+
+
+def as_json(rows: object) -> str:
+    """Many rows as one JSON parameter, for `json_to_recordset` and its kin.
+
+    Batch statements take their rows this way rather than as one array parameter per column:
+    asyncpg checks every element of an array parameter against `collections.abc` (two checks
+    per string, measured at a third of the autopay statement's client time), while
+    pydantic-core writes lists of dataclasses as JSON in C and PostgreSQL parses it in C.
+    """
+    return to_json(rows).decode()
 
 
 async def create_pool(database_url: str, *, size: int = 10) -> asyncpg.Pool:
