@@ -43,7 +43,7 @@ VERSIONS_KEPT = 100_000
 
 
 # Events per transaction: small enough that deciding a chunk overlaps recording the previous.
-CHUNK_SIZE = int(__import__("os").environ.get("XCHUNK", "250"))
+CHUNK_SIZE = 250
 
 
 @dataclass(frozen=True, slots=True)
