@@ -2,11 +2,9 @@
 
 import asyncio
 
-import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from services.autopay.app import MIGRATIONS
-from services.common import db, kafka, outbox
+from services.common import kafka, outbox
 from services.common.contract import PAYMENT_METHOD_ADDED_TOPIC
 from tests.integration.autopay.events import payment_method_added
 from tests.support import TopicReader, eventually, header
@@ -17,14 +15,6 @@ SCHEMA = "autopay"
 class BrokerDown:
     async def send(self, *args, **kwargs):
         raise KafkaConnectionError("injected: the broker is down after the commit")
-
-
-@pytest.fixture
-async def pool(config):
-    pool = await db.create_pool(config.database_url, size=4)
-    await db.migrate(pool, SCHEMA, outbox.MIGRATIONS, MIGRATIONS)
-    yield pool
-    await pool.close()
 
 
 async def committed(pool, events) -> list[outbox.OutboxRecord]:
