@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from services.common import db
 from services.common.config import Config, ServiceName
 from services.common.contract import EVENT_TOPICS, ContractModel, record_key
 from services.common.envelope import CloudEvent, Headers, encode_binary
@@ -46,6 +48,19 @@ async def producer(config: Config) -> AsyncIterator[AIOKafkaProducer]:
         yield client
     finally:
         await client.stop()
+
+
+@contextlib.asynccontextmanager
+async def migrated_pool(
+    database_url: str, schema: str, *migrations: Path
+) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a test's database with `schema` migrated, closed afterwards."""
+    pool = await db.create_pool(database_url, size=4)
+    try:
+        await db.migrate(pool, schema, *migrations)
+        yield pool
+    finally:
+        await pool.close()
 
 
 async def publish(

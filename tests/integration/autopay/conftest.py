@@ -2,7 +2,8 @@ import pytest
 
 from services.autopay.app import MIGRATIONS
 from services.autopay.repository import SCHEMA
-from services.common import db, outbox
+from services.common import outbox
+from tests.support import migrated_pool
 
 
 @pytest.fixture
@@ -14,7 +15,5 @@ def config(config):
 @pytest.fixture
 async def pool(config):
     """A pool on the test's fresh database, with the autopay schema migrated."""
-    pool = await db.create_pool(config.database_url, size=4)
-    await db.migrate(pool, SCHEMA, outbox.MIGRATIONS, MIGRATIONS)
-    yield pool
-    await pool.close()
+    async with migrated_pool(config.database_url, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as pool:
+        yield pool

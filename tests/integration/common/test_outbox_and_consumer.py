@@ -7,7 +7,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 
-from services.common import db, kafka, outbox
+from services.common import kafka, outbox
 from services.common.consumer import BatchConsumer, subscribe_batches
 from services.common.contract import (
     AUTOPAY_DLQ_TOPIC,
@@ -16,7 +16,15 @@ from services.common.contract import (
     PaymentMethodAdded,
 )
 from services.common.envelope import decode, encode_binary, new_event
-from tests.support import TopicReader, eventually, header, producer, publish, publish_raw
+from tests.support import (
+    TopicReader,
+    eventually,
+    header,
+    migrated_pool,
+    producer,
+    publish,
+    publish_raw,
+)
 
 SCHEMA = "outbox_test"
 
@@ -35,10 +43,8 @@ def payment_method_added(customer_id: str = "c1", **changes) -> PaymentMethodAdd
 
 @pytest.fixture
 async def pool(config):
-    pool = await db.create_pool(config.database_url, size=4)
-    await db.migrate(pool, SCHEMA, outbox.MIGRATIONS)
-    yield pool
-    await pool.close()
+    async with migrated_pool(config.database_url, SCHEMA, outbox.MIGRATIONS) as pool:
+        yield pool
 
 
 @pytest.fixture

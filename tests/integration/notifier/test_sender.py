@@ -5,19 +5,17 @@ from datetime import timedelta
 
 import pytest
 
-from services.common import db
 from services.notifier import app, service
 from services.notifier.domain import RetryPolicy
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
+from tests.support import migrated_pool
 from tests.unit.notifier.fakes import FakeMailer
 
 
 @pytest.fixture
 async def pool(database_url):
-    pool = await db.create_pool(database_url, size=4)
-    await db.migrate(pool, app.SCHEMA, app.MIGRATIONS)
-    yield pool
-    await pool.close()
+    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
+        yield pool
 
 
 async def queue_email_to(pool, *addresses: str) -> None:

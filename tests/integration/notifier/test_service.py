@@ -5,13 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from services.common import db
 from services.common.contract import PaymentMethod
 from services.notifier import app, service
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import SmtpMailer, SmtpSettings
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
-from tests.support import eventually
+from tests.support import eventually, migrated_pool
 
 FAST_RETRY = RetryPolicy(first=timedelta(milliseconds=50), longest=timedelta(milliseconds=50))
 MAIL_FROM = "Portal AutoPay <no-reply@portal.example>"
@@ -19,10 +18,8 @@ MAIL_FROM = "Portal AutoPay <no-reply@portal.example>"
 
 @pytest.fixture
 async def pool(database_url):
-    pool = await db.create_pool(database_url, size=4)
-    await db.migrate(pool, app.SCHEMA, app.MIGRATIONS)
-    yield pool
-    await pool.close()
+    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
+        yield pool
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ import asyncio
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from services.common import db, kafka, outbox
+from services.common import kafka, outbox
 from services.common.contract import SETTINGS_CHANGED_TOPIC
 from services.settings.app import MIGRATIONS
 from services.settings.domain import DEFAULT_CONTENT, Content
 from services.settings.repository import SCHEMA, PostgresStore
 from services.settings.service import SettingsService
-from tests.support import TopicReader, eventually, header
+from tests.support import TopicReader, eventually, header, migrated_pool
 
 ALLOW = Content(
     DEFAULT_CONTENT.settings.model_copy(update={"allow_customer_autopay_changes": True}),
@@ -37,10 +37,8 @@ class CrashAfterPublishing:
 
 @pytest.fixture
 async def pool(config):
-    pool = await db.create_pool(config.database_url, size=4)
-    await db.migrate(pool, SCHEMA, outbox.MIGRATIONS, MIGRATIONS)
-    yield pool
-    await pool.close()
+    async with migrated_pool(config.database_url, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as pool:
+        yield pool
 
 
 @pytest.fixture
