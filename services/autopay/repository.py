@@ -1,4 +1,4 @@
-"""SQL of the autopay schema: set-based, one statement per batch and table."""
+"""SQL of the autopay schema: set-based, one statement per batch (or chunk) and table."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass

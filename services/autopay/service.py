@@ -1,7 +1,8 @@
 """Use-cases of the autopay service: project settings, decide new payment methods.
 
-Each batch is one unit of work: the dedupe record of the input ids, the profiles and the
-outgoing events (outbox) commit in one transaction, before the consumer commits the offset.
+Each chunk of a batch is one unit of work: the dedupe record of its input ids, the profiles
+and the outgoing events (outbox) commit in one transaction; the consumer commits the offset
+once every chunk of the batch has.
 """
 
 import asyncio

@@ -114,6 +114,11 @@ def test_a_full_card_number_is_rejected_without_being_repeated():
         (binary_headers("AutopayChoiceRecorded"), None, "type 'AutopayChoiceRecorded' is not"),
         ([("content-type", b"application/json")], None, "specversion: Field required"),
         ([("content-type", STRUCTURED_CONTENT_TYPE.encode())], b"[]", "Input should be"),
+        (
+            [(name, b"\xff\xfe" if name == "ce_id" else raw) for name, raw in binary_headers()],
+            None,
+            "id: Input should be a valid string",
+        ),
     ],
 )
 def test_records_that_are_not_cloudevents_of_the_expected_type_are_invalid(headers, value, reason):
