@@ -4,7 +4,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from services.common import kafka
 from services.common.config import Config
 from services.common.kafka import create_topics
 from tests.infrastructure import fresh_database, kafka_server, postgres_server
@@ -45,6 +47,15 @@ async def config(kafka_bootstrap: str, database_url: str, tmp_path) -> Config:
     )
     await create_topics(config)
     return config
+
+
+@pytest.fixture
+async def kafka_producer(config: Config) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer configured as the services' own (`kafka.make_producer`)."""
+    client = kafka.make_producer(config)
+    await client.start()
+    yield client
+    await client.stop()
 
 
 @pytest.fixture

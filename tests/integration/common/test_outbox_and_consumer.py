@@ -47,14 +47,6 @@ async def pool(config):
         yield pool
 
 
-@pytest.fixture
-async def kafka_producer(config):
-    client = kafka.make_producer(config)
-    await client.start()
-    yield client
-    await client.stop()
-
-
 async def enqueue(pool, *events):
     async with pool.acquire() as connection, connection.transaction():
         await outbox.enqueue(connection, SCHEMA, events)

@@ -6,16 +6,10 @@ import asyncpg
 
 from services.common.contract import SETTINGS_CHANGED_TOPIC, PortalSettingsChanged
 from services.common.envelope import decode
+from tests.settings_documents import DOCUMENT, SETTINGS
 from tests.support import TopicReader, header
 
 URL = "/v1/merchants/{merchant}/portal-settings"
-SETTINGS = {
-    "allow_customer_autopay_changes": True,
-    "auto_enable_autopay_on_new_payment_method": False,
-    "default_use_for_autopay_checked": True,
-    "auto_enable_autopay_on_payment_link": False,
-}
-DOCUMENT = {"settings": SETTINGS, "notification": {"emails": ["ops@example.com"], "locale": "fr"}}
 
 
 def url(merchant: str = "m1") -> str:

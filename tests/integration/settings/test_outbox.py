@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from services.common import kafka, outbox
+from services.common import outbox
 from services.common.contract import SETTINGS_CHANGED_TOPIC
 from services.settings.app import MIGRATIONS
 from services.settings.domain import DEFAULT_CONTENT, Content
@@ -41,14 +41,6 @@ async def pool(config):
         yield pool
 
 
-@pytest.fixture
-async def producer(config):
-    client = kafka.make_producer(config)
-    await client.start()
-    yield client
-    await client.stop()
-
-
 async def save_one_change(pool) -> str:
     """Commit one change with no relay running; return the id of its event."""
     await SettingsService(PostgresStore(pool)).replace(
@@ -70,7 +62,7 @@ async def run_relay_until_outbox_empty(config, pool, producer) -> None:
 
 
 async def test_a_relay_that_dies_before_publishing_leaves_the_event_for_its_restart(
-    config, pool, producer
+    config, pool, kafka_producer
 ):
     event_id = await save_one_change(pool)
     with pytest.raises(KafkaConnectionError):
@@ -79,21 +71,23 @@ async def test_a_relay_that_dies_before_publishing_leaves_the_event_for_its_rest
         ).publish_pending()
     assert await pool.fetchval("SELECT count(*) FROM settings.outbox") == 1
 
-    await run_relay_until_outbox_empty(config, pool, producer)
+    await run_relay_until_outbox_empty(config, pool, kafka_producer)
 
     async with TopicReader(config, SETTINGS_CHANGED_TOPIC) as reader:
         records = await reader.settle()
     assert [header(record, "ce_id") for record in records] == [event_id]
 
 
-async def test_a_relay_that_dies_after_publishing_repeats_the_same_event_id(config, pool, producer):
+async def test_a_relay_that_dies_after_publishing_repeats_the_same_event_id(
+    config, pool, kafka_producer
+):
     event_id = await save_one_change(pool)
     with pytest.raises(KafkaConnectionError):
         await outbox.OutboxRelay(
-            pool, SCHEMA, CrashAfterPublishing(producer), config.topic
+            pool, SCHEMA, CrashAfterPublishing(kafka_producer), config.topic
         ).publish_pending()
 
-    await run_relay_until_outbox_empty(config, pool, producer)
+    await run_relay_until_outbox_empty(config, pool, kafka_producer)
 
     async with TopicReader(config, SETTINGS_CHANGED_TOPIC) as reader:
         records = await reader.settle()

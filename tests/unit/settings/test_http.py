@@ -6,16 +6,10 @@ import pytest
 from services.common.config import Config
 from services.settings.app import create_app
 from services.settings.service import SettingsService
+from tests.settings_documents import DOCUMENT, SETTINGS
 from tests.unit.settings.fakes import FakeStore
 
 URL = "/v1/merchants/m1/portal-settings"
-SETTINGS = {
-    "allow_customer_autopay_changes": True,
-    "auto_enable_autopay_on_new_payment_method": False,
-    "default_use_for_autopay_checked": True,
-    "auto_enable_autopay_on_payment_link": False,
-}
-DOCUMENT = {"settings": SETTINGS, "notification": {"emails": ["ops@example.com"], "locale": "fr"}}
 
 
 @pytest.fixture
