@@ -58,7 +58,12 @@ from services.common.contract import (
 )
 from services.common.envelope import decode, encode_binary, new_event
 from services.common.kafka import create_topics
-from tests.infrastructure import fresh_database, kafka_server, postgres_server
+from tests.infrastructure import (
+    fresh_database,
+    idempotent_producers,
+    kafka_server,
+    postgres_server,
+)
 from tests.support import ServiceProcess
 
 MERCHANTS = 100
@@ -192,8 +197,8 @@ async def pipe(config: Config, count: int) -> float:
         group_id=f"{config.kafka_topic_prefix}bench.pipe",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=600,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=2000,
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=config.kafka_bootstrap_servers, acks="all", linger_ms=2
@@ -238,8 +243,8 @@ async def per_event_handler(config: Config, count: int) -> float:
         group_id=f"{config.kafka_topic_prefix}bench.plain",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.ACK,
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=600,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=2000,
     )
     async def handle(message: KafkaMessage) -> None:
         nonlocal handled
@@ -307,7 +312,6 @@ async def autopay_process(config: Config, folder: Path) -> AsyncIterator[Service
         "autopay",
         service_config,
         embedded.free_port(),
-        KAFKA_SESSION_TIMEOUT_MS="2000",
         LOG_LEVEL="WARNING",
     ).start()
     try:
@@ -371,6 +375,7 @@ async def one_run(server_url: str, args: argparse.Namespace) -> dict[str, float]
             config = Config(
                 _env_file=None,
                 kafka_bootstrap_servers=bootstrap,
+                kafka_enable_idempotence=idempotent_producers(),
                 kafka_topic_prefix=f"b{uuid.uuid4().hex[:8]}.",
                 database_url=database_url,
             )

@@ -31,7 +31,12 @@ from services.common.kafka import create_topics
 from services.notifier import app as notifier_app
 from services.notifier import service
 from services.notifier.mailer import SmtpMailer, SmtpSettings
-from tests.infrastructure import fresh_database, kafka_server, postgres_server
+from tests.infrastructure import (
+    fresh_database,
+    idempotent_producers,
+    kafka_server,
+    postgres_server,
+)
 from tests.integration.notifier.helpers import choice_recorded, settings_changed
 from tests.support import producer, publish
 
@@ -118,6 +123,7 @@ async def main(emails: int) -> None:
                 config = Config(
                     _env_file=None,
                     kafka_bootstrap_servers=kafka_url,
+                    kafka_enable_idempotence=idempotent_producers(),
                     kafka_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
                     database_url=database_url,
                     smtp_url=f"smtp://127.0.0.1:{port}",

@@ -34,7 +34,12 @@ from services.common.embedded import free_port
 from services.common.kafka import create_topics
 from services.settings.app import create_app
 from services.settings.domain import Changes
-from tests.infrastructure import fresh_database, kafka_server, postgres_server
+from tests.infrastructure import (
+    fresh_database,
+    idempotent_producers,
+    kafka_server,
+    postgres_server,
+)
 from tests.support import ServiceProcess
 
 
@@ -114,6 +119,7 @@ async def fresh_config(kafka: str, postgres: str):
             config = Config(
                 _env_file=None,
                 kafka_bootstrap_servers=kafka,
+                kafka_enable_idempotence=idempotent_producers(),
                 kafka_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
                 kafka_topic_partitions=3,
                 database_url=database_url,

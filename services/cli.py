@@ -2,18 +2,20 @@
 
 import argparse
 import asyncio
+import functools
 import importlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import uvicorn
 
-from services.common import embedded
+from services.common import apache_kafka, embedded
 from services.common.config import DEFAULT_HTTP_PORTS, Config
 from services.common.kafka import create_topics
 from services.common.logs import configure_logging
@@ -32,6 +34,13 @@ def main(argv: list[str] | None = None) -> None:
 
     dev = commands.add_parser("dev", help="run the whole system on the embedded default")
     dev.add_argument("--var", type=Path, default=Path("var"), help="where data and logs go")
+    dev.add_argument(
+        "--broker",
+        choices=("embedded", "apache-kafka"),
+        default="embedded",
+        help="the broker to start when KAFKA_BOOTSTRAP_SERVERS names none: the embedded one "
+        "(Python only) or Apache Kafka from its Maven Central jars (needs java and mvn)",
+    )
     dev.set_defaults(handler=_dev)
 
     topics = commands.add_parser("topics", help="manage topics").add_subparsers(
@@ -106,7 +115,8 @@ def _dev(args: argparse.Namespace) -> int:
     var: Path = args.var.resolve()
     env = dict(os.environ)
     env.setdefault("MAIL_OUTBOX_DIR", str(var / "mail"))
-    broker = postgres = None
+    stop_broker: Callable[[], None] | None = None
+    postgres = None
     children: list[subprocess.Popen] = []
     # Ctrl-C reaches the whole process group; the children stop on their own signal. Both
     # handlers are set explicitly: a shell starting us in the background ignores SIGINT.
@@ -114,9 +124,9 @@ def _dev(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if "KAFKA_BOOTSTRAP_SERVERS" not in env:
-            port = embedded.free_port(preferred=9092)
-            broker = embedded.start_broker(port, var / "log" / "broker.log")
-            env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
+            env["KAFKA_BOOTSTRAP_SERVERS"], stop_broker = _start_broker(args.broker, var)
+            if args.broker == "embedded":
+                env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # the embedded broker refuses it
         if "DATABASE_URL" not in env:
             postgres, env["DATABASE_URL"] = embedded.start_postgres(var / "pgdata")
         config = Config(_env_file=None, **_config_overrides(env))
@@ -145,15 +155,31 @@ def _dev(args: argparse.Namespace) -> int:
     finally:
         for child in children:
             embedded.stop_process(child, timeout=15)
-        if broker is not None:
-            embedded.stop_process(broker)
+        if stop_broker is not None:
+            stop_broker()
         if postgres is not None:
             postgres.cleanup()
 
 
+def _start_broker(kind: str, var: Path) -> tuple[str, Callable[[], None]]:
+    """Start the chosen broker, on port 9092 when it is free; return its address and a stop."""
+    if kind == "apache-kafka":
+        cluster = apache_kafka.Cluster(var / "kafka", preferred_port=9092)
+        cluster.start()
+        return cluster.bootstrap_servers, cluster.stop
+    port = embedded.free_port(preferred=9092)
+    process = embedded.start_broker(port, var / "log" / "broker.log")
+    return f"127.0.0.1:{port}", functools.partial(embedded.stop_process, process)
+
+
 def _config_overrides(env: dict[str, str]) -> dict[str, str]:
-    names = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "MAIL_OUTBOX_DIR")
-    return {name.lower(): env[name] for name in names}
+    names = (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_ENABLE_IDEMPOTENCE",
+        "DATABASE_URL",
+        "MAIL_OUTBOX_DIR",
+    )
+    return {name.lower(): env[name] for name in names if name in env}
 
 
 def _wait_until_ready(config: Config, children: list[subprocess.Popen]) -> None:

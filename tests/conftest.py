@@ -9,8 +9,18 @@ from aiokafka import AIOKafkaProducer
 from services.common import kafka
 from services.common.config import Config
 from services.common.kafka import create_topics
-from tests.infrastructure import fresh_database, kafka_server, postgres_server
+from tests.infrastructure import (
+    fresh_database,
+    idempotent_producers,
+    kafka_description,
+    kafka_server,
+    postgres_server,
+)
 from tests.smtp import SmtpServer
+
+
+def pytest_report_header() -> str:
+    return f"kafka: {kafka_description()}"
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +50,9 @@ async def config(kafka_bootstrap: str, database_url: str, tmp_path) -> Config:
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
         kafka_topic_partitions=3,
+        kafka_enable_idempotence=idempotent_producers(),
+        # The least Apache Kafka accepts: a consumer a test stops is replaced quickly.
+        kafka_session_timeout_ms=6000,
         database_url=database_url,
         database_pool_size=5,
         mail_outbox_dir=tmp_path / "mail",

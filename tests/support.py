@@ -166,6 +166,8 @@ def service_environment(config: Config, **extra: str) -> dict[str, str]:
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": config.kafka_bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": config.kafka_topic_prefix,
+        "KAFKA_ENABLE_IDEMPOTENCE": str(config.kafka_enable_idempotence).lower(),
+        "KAFKA_SESSION_TIMEOUT_MS": str(config.kafka_session_timeout_ms),
         "DATABASE_URL": config.database_url,
         "MAIL_OUTBOX_DIR": str(config.mail_outbox_dir),
         "LOG_LEVEL": "INFO",

@@ -17,14 +17,15 @@ class Config(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, frozen=True)
 
     kafka_bootstrap_servers: str = "localhost:9092"
-    # Apache Kafka wants idempotent producers; the embedded tansu broker refuses them.
-    kafka_enable_idempotence: bool = False
+    # Idempotent producers: a retried send never duplicates a record. The embedded broker
+    # (tansu) refuses them, so `portal-autopay dev` turns them off there.
+    kafka_enable_idempotence: bool = True
     # Prepended to every topic and consumer group: lets environments (or tests) share a cluster.
     kafka_topic_prefix: str = ""
     kafka_topic_partitions: int = Field(default=6, ge=1)
     kafka_topic_replication_factor: int = Field(default=1, ge=1)
     # Consumer groups: how long a silent member keeps its partitions. Apache Kafka refuses
-    # less than 6 s by default; tests on the embedded broker use less for quick group joins.
+    # less than its `group.min.session.timeout.ms` (6 s by default).
     kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
 
     database_url: str = "postgresql://postgres@localhost:5432/postgres"

@@ -12,14 +12,11 @@ from tests.integration.autopay.events import (
 )
 from tests.support import ServiceProcess, TopicReader, producer, publish
 
-# Quick group joins on the embedded broker (it waits about half the session timeout).
-FAST_GROUPS = {"KAFKA_SESSION_TIMEOUT_MS": "2000"}
-
 
 async def test_instances_joining_and_crashing_mid_stream_decide_every_event_once(config):
     events = [payment_method_added("m", f"c{n}", box=True) for n in range(600)]
-    first = ServiceProcess("autopay", config, free_port(), **FAST_GROUPS).start()
-    second = ServiceProcess("autopay", config, free_port(), **FAST_GROUPS)
+    first = ServiceProcess("autopay", config, free_port()).start()
+    second = ServiceProcess("autopay", config, free_port())
 
     async def publish_steadily() -> None:
         async with producer(config) as client:

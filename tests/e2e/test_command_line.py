@@ -11,6 +11,7 @@ import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common import apache_kafka
 from services.common.config import DEFAULT_HTTP_PORTS
 from services.common.contract import ALL_TOPICS
 from services.common.embedded import port_open
@@ -52,14 +53,25 @@ async def test_topics_create_is_idempotent_and_makes_every_contract_topic(config
     any(port_open("127.0.0.1", port) for port in DEFAULT_HTTP_PORTS.values()),
     reason="the default service ports are taken on this machine",
 )
-async def test_dev_brings_the_whole_stack_up_and_ctrl_c_leaves_no_process(tmp_path):
+@pytest.mark.parametrize(
+    "broker",
+    [
+        "embedded",
+        pytest.param(
+            "apache-kafka",
+            marks=pytest.mark.skipif(not apache_kafka.can_run(), reason="needs java and mvn"),
+        ),
+    ],
+)
+async def test_dev_brings_the_whole_stack_up_and_ctrl_c_leaves_no_process(broker, tmp_path):
     env = {
         name: value
         for name, value in os.environ.items()
         if name not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SMTP_URL")
     }
     dev = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "services.cli", "dev", "--var", str(tmp_path / "var")),
+        *(sys.executable, "-m", "services.cli", "dev", "--broker", broker),
+        *("--var", str(tmp_path / "var")),
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -7,10 +7,6 @@ from services.common.embedded import free_port
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.support import ServiceProcess, eventually, publish
 
-# A short session timeout makes the embedded broker's group joins quick, and lets a
-# restarted instance take over a killed one's partitions soon.
-FAST_GROUPS = {"KAFKA_SESSION_TIMEOUT_MS": "2000"}
-
 
 async def test_without_an_smtp_url_each_email_is_written_as_an_eml_file(config):
     merchant = unique("m")
@@ -19,7 +15,7 @@ async def test_without_an_smtp_url_each_email_is_written_as_an_eml_file(config):
         settings_changed(merchant, ["compta@boutique.example"], locale="fr"),
         choice_recorded(merchant, auto_process=False, box_default_checked=True),
     )
-    service = ServiceProcess("notifier", config, free_port(), **FAST_GROUPS).start()
+    service = ServiceProcess("notifier", config, free_port()).start()
     try:
         await service.wait_ready()
 
@@ -43,12 +39,12 @@ async def test_a_notifier_killed_while_sending_sends_every_email_after_restart_a
     choices = [choice_recorded(merchant) for _ in range(300)]
     await publish(config, settings_changed(merchant, ["a@x.example"]), *choices)
     port = free_port()
-    service = ServiceProcess("notifier", config, port, **FAST_GROUPS).start()
+    service = ServiceProcess("notifier", config, port).start()
     try:
         await service.wait_ready()
         await eventually(lambda: _at_least(smtp_server, 1), timeout=20)
         service.kill()
-        service = ServiceProcess("notifier", config, port, **FAST_GROUPS).start()
+        service = ServiceProcess("notifier", config, port).start()
         await service.wait_ready()
         await eventually(lambda: _distinct_ids(smtp_server, 300), timeout=30)
     finally:

@@ -13,15 +13,13 @@ from services.common.embedded import free_port
 from tests.integration.autopay.events import payment_method_added
 from tests.support import ServiceProcess, eventually, publish
 
-# Quick group joins on the embedded broker (it waits about half the session timeout).
-FAST_GROUPS = {"KAFKA_SESSION_TIMEOUT_MS": "2000"}
 MERCHANT = "boulangerie-42"
 
 
 async def test_a_customer_choice_sets_the_profile_and_emails_the_merchant(config, smtp_server):
     config = config.model_copy(update={"smtp_url": smtp_server.url})
     services = {
-        name: ServiceProcess(name, config, free_port(), **FAST_GROUPS).start()
+        name: ServiceProcess(name, config, free_port()).start()
         for name in ("settings", "autopay", "notifier")
     }
     try:

@@ -7,12 +7,6 @@ from tests.support import migrated_pool
 
 
 @pytest.fixture
-def config(config):
-    """The shared test configuration, with groups that the embedded broker joins quickly."""
-    return config.model_copy(update={"kafka_session_timeout_ms": 2000})
-
-
-@pytest.fixture
 async def pool(config):
     """A pool on the test's fresh database, with the autopay schema migrated."""
     async with migrated_pool(config.database_url, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as pool:

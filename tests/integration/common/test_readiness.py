@@ -3,19 +3,20 @@
 import httpx
 from fastapi import FastAPI
 
-from services.common import embedded
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import infrastructure
+from tests.infrastructure import idempotent_producers, private_broker
 
 
 async def test_readyz_is_200_only_while_kafka_and_postgres_answer(database_url, tmp_path):
-    port = embedded.free_port()
-    broker = embedded.start_broker(port, tmp_path / "broker.log")
-    config = Config(
-        _env_file=None, kafka_bootstrap_servers=f"127.0.0.1:{port}", database_url=database_url
-    )
-    try:
+    with private_broker(tmp_path) as (bootstrap_servers, stop_broker):
+        config = Config(
+            _env_file=None,
+            kafka_bootstrap_servers=bootstrap_servers,
+            kafka_enable_idempotence=idempotent_producers(),
+            database_url=database_url,
+        )
         async with infrastructure(config, "readiness") as infra:
             app = FastAPI()
             app.include_router(health_router(infra.readiness_checks()))
@@ -25,11 +26,9 @@ async def test_readyz_is_200_only_while_kafka_and_postgres_answer(database_url, 
                 assert ready.status_code == 200
                 assert ready.json() == {"ready": True, "checks": {"postgres": "ok", "kafka": "ok"}}
 
-                embedded.stop_process(broker)
+                stop_broker()
                 not_ready = await client.get("/readyz")
                 assert not_ready.status_code == 503
                 assert not_ready.json()["checks"]["kafka"].startswith("failed")
                 assert not_ready.json()["checks"]["postgres"] == "ok"
                 assert (await client.get("/healthz")).status_code == 200
-    finally:
-        embedded.stop_process(broker)

@@ -14,8 +14,7 @@ from tests.support import TopicReader, eventually, header, producer, publish, pu
 
 @pytest.fixture
 def notifier_config(config, smtp_server):
-    # A short session timeout makes the embedded broker's group joins quick.
-    return config.model_copy(update={"smtp_url": smtp_server.url, "kafka_session_timeout_ms": 2000})
+    return config.model_copy(update={"smtp_url": smtp_server.url})
 
 
 @contextlib.asynccontextmanager

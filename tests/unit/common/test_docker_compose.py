@@ -4,6 +4,7 @@ from pathlib import Path
 
 import yaml
 
+from services.common import apache_kafka
 from services.common.config import Config
 
 ROOT = Path(__file__).parents[3]
@@ -42,3 +43,18 @@ def test_apache_kafka_gets_idempotent_producers_and_its_own_topics():
         assert our_services()[name]["environment"]["KAFKA_ENABLE_IDEMPOTENCE"] == "true"
     kafka = compose()["services"]["kafka"]["environment"]
     assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_compose_runs_the_apache_kafka_version_of_the_tests():
+    image = compose()["services"]["kafka"]["image"]
+    assert image == f"apache/kafka:{apache_kafka.version()}"
+
+
+def test_readiness_is_checked_over_the_network_and_kafka_keeps_its_data():
+    postgres_check = " ".join(compose()["services"]["postgres"]["healthcheck"]["test"])
+    assert "pg_isready -h" in postgres_check
+    assert "kafkadata" in compose()["volumes"]
+    assert (
+        compose()["services"]["kafka"]["environment"]["KAFKA_LOG_DIRS"]
+        in (compose()["services"]["kafka"]["volumes"][0])
+    )

@@ -1,0 +1,259 @@
+"""Apache Kafka as real processes: its jars from Maven Central, KRaft mode, one or three nodes.
+
+Used by the test fixtures, the benchmarks and `portal-autopay dev --broker apache-kafka`. The
+jars are copied once (`mvn dependency:copy-dependencies` on `infra/apache-kafka/pom.xml`) into
+`~/.cache/portal-autopay/apache-kafka-<version>/`; nothing is committed. Each node plays both
+roles (broker and controller) on loopback ports; three nodes replicate every topic three times
+with `min.insync.replicas=2`, as a production cluster would.
+"""
+
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+import xml.etree.ElementTree as ElementTree
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.common.embedded import free_port, stop_process, wait_for_port
+
+POM = Path(__file__).resolve().parents[2] / "infra" / "apache-kafka" / "pom.xml"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "portal-autopay"
+HEAP = "-Xmx768m"
+
+# Kafka's own logs go to the node's log file, at INFO for the server's life cycle.
+LOG4J2 = """\
+status = error
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.out.ref = OUT
+logger.server.name = kafka.server
+logger.server.level = INFO
+"""
+
+
+def version() -> str:
+    """The Apache Kafka version the project runs (the pom's `kafka.version`)."""
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    found = ElementTree.parse(POM).find("m:properties/m:kafka.version", namespace)
+    assert found is not None and found.text, f"{POM} names no kafka.version"
+    return found.text
+
+
+def can_run() -> bool:
+    """Java is here, and Maven too unless the jars are cached already."""
+    return shutil.which("java") is not None and (
+        _jars_dir().is_dir() or shutil.which("mvn") is not None
+    )
+
+
+def jars() -> Path:
+    """The folder of the broker's and tools' jars, copied from Maven Central on first use."""
+    target = _jars_dir()
+    if target.is_dir():
+        return target
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # Copied beside the target and renamed: a concurrent copy or an interrupted one never
+    # leaves a half-filled cache behind.
+    with tempfile.TemporaryDirectory(dir=CACHE) as staging:
+        subprocess.run(
+            [
+                "mvn",
+                "--batch-mode",
+                "--quiet",
+                "-Dstyle.color=never",
+                "--file",
+                str(POM),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}/jars",
+            ],
+            check=True,
+            cwd=staging,
+        )
+        try:
+            os.rename(Path(staging) / "jars", target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    return target
+
+
+def _jars_dir() -> Path:
+    return CACHE / f"apache-kafka-{version()}"
+
+
+def java_command(main_class: str, *args: str, jvm_options: tuple[str, ...] = ()) -> list[str]:
+    """Run one of Kafka's classes (broker, storage tool, console tools) from the cached jars."""
+    return ["java", HEAP, *jvm_options, "-cp", f"{jars()}/*", main_class, *args]
+
+
+@dataclass
+class Node:
+    """One KRaft node (broker and controller); its data and log stay in `folder`."""
+
+    node_id: int
+    port: int
+    controller_port: int
+    folder: Path
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log4j = self.folder / "log4j2.properties"
+        with (self.folder / "kafka.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                java_command(
+                    "kafka.Kafka",
+                    str(self.folder / "server.properties"),
+                    jvm_options=(f"-Dlog4j2.configurationFile={log4j}",),
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout=30)
+
+    def kill(self) -> None:
+        """`kill -9`: no clean shutdown, as a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def pause(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+
+class Cluster:
+    """`size` Apache Kafka nodes in KRaft mode on loopback ports."""
+
+    def __init__(self, folder: Path, size: int = 1, *, preferred_port: int | None = None) -> None:
+        """`preferred_port`: the first node's client port, when it is free."""
+        assert size in (1, 3), "one node, or three for replication"
+        self.folder = folder
+        self.nodes = [
+            Node(
+                node_id,
+                free_port(preferred_port if node_id == 1 else None),
+                free_port(),
+                folder / f"node-{node_id}",
+            )
+            for node_id in range(1, size + 1)
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.address for node in self.nodes)
+
+    def start(self, timeout: float = 90.0) -> None:
+        cluster_id = _cluster_id()
+        for node in self.nodes:
+            self._prepare(node, cluster_id)
+        for node in self.nodes:
+            node.start()
+        try:
+            for node in self.nodes:
+                wait_for_port("127.0.0.1", node.port, timeout=timeout)
+            self.wait_until_serving(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        # All at once: a node stopped after the others waits for a controller quorum that is gone.
+        running = [
+            node.process for node in self.nodes if node.process and node.process.poll() is None
+        ]
+        for process in running:
+            process.terminate()
+        for process in running:
+            stop_process(process, timeout=20)
+
+    def wait_until_serving(self, timeout: float = 90.0) -> None:
+        """Return once every node is registered with the controllers and answers clients."""
+        with ThreadPoolExecutor(1) as thread:  # its own event loop, whatever the caller runs
+            thread.submit(asyncio.run, self._registered(len(self.nodes), timeout)).result()
+
+    async def _registered(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+            try:
+                await admin.start()
+                brokers = (await admin.describe_cluster())["brokers"]
+                if len(brokers) >= count:
+                    return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+            finally:
+                await admin.close()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{count} Apache Kafka nodes not serving after {timeout}s")
+            await asyncio.sleep(0.2)
+
+    def _prepare(self, node: Node, cluster_id: str) -> None:
+        node.folder.mkdir(parents=True, exist_ok=True)
+        properties = node.folder / "server.properties"
+        properties.write_text(self._properties(node))
+        (node.folder / "log4j2.properties").write_text(LOG4J2)
+        if (node.folder / "data" / "meta.properties").exists():
+            return  # formatted by an earlier start: keep its data
+        subprocess.run(
+            java_command(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def _properties(self, node: Node) -> str:
+        replicas = len(self.nodes)
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": node.node_id,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://{node.address},CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{node.address}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": node.folder / "data",
+            "num.partitions": 3,
+            "default.replication.factor": replicas,
+            "min.insync.replicas": min(2, replicas),
+            "offsets.topic.replication.factor": replicas,
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min(2, replicas),
+            # Tests and `dev` start consumer groups often: no delay before the first assignment.
+            "group.initial.rebalance.delay.ms": 0,
+        }
+        return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url without padding (as `random-uuid`)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
