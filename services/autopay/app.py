@@ -4,16 +4,14 @@ import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 
 from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA
 from services.autopay.service import AutopayService
 from services.common import outbox
 from services.common.config import Config
-from services.common.contract import AUTOPAY_DLQ_TOPIC
+from services.common.consumer import consumer_broker
 from services.common.http import health_router
-from services.common.kafka import DeadLetters
 from services.common.runtime import background, infrastructure
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,16 +30,8 @@ def create_app(config: Config) -> FastAPI:
                 infra.pool, publisher.submit, settings_wait=config.autopay_settings_wait_seconds
             )
             app.state.service = service
-            broker = KafkaBroker(
-                config.kafka_bootstrap_servers,
-                enable_idempotence=config.kafka_enable_idempotence,
-            )
-            dead_letters = DeadLetters(
-                infra.producer,
-                config.topic(AUTOPAY_DLQ_TOPIC),
-                subscribers.payment_methods_group(config),
-            )
-            subscribers.register(broker, service, dead_letters, config)
+            broker = consumer_broker(config)
+            subscribers.register(broker, service, infra.producer, config)
             # The publisher sends each batch's events once committed; the relay publishes what
             # a failed publish, a crash or a stop left behind.
             relay = outbox.OutboxRelay(

@@ -40,6 +40,7 @@ def subscribe_settings(
         topic=config.topic(SETTINGS_CHANGED_TOPIC),
         group_id=group_id,
         session_timeout_ms=config.kafka_session_timeout_ms,
+        batch_timeout_ms=config.kafka_batch_timeout_ms,
     )
 
 
@@ -58,4 +59,5 @@ def subscribe_choices(
         topic=config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC),
         group_id=group_id,
         session_timeout_ms=config.kafka_session_timeout_ms,
+        batch_timeout_ms=config.kafka_batch_timeout_ms,
     )
