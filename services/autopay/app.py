@@ -10,9 +10,9 @@ from services.autopay.repository import SCHEMA
 from services.autopay.service import AutopayService
 from services.common import outbox
 from services.common.config import Config
-from services.common.consumer import consumer_broker
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
+from services.common.subscription import consumer_broker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 RELAY_MIN_AGE_SECONDS = 5.0
@@ -31,7 +31,8 @@ def create_app(config: Config) -> FastAPI:
             )
             app.state.service = service
             broker = consumer_broker(config)
-            subscribers.register(broker, service, infra.producer, config)
+            consumers = subscribers.register(broker, service, infra.producer, config)
+            checks.update({f"consumer {group}": check for group, check in consumers.items()})
             # The publisher sends each batch's events once committed; the relay publishes what
             # a failed publish, a crash or a stop left behind.
             relay = outbox.OutboxRelay(

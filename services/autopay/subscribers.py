@@ -9,7 +9,7 @@ from faststream.kafka import KafkaBroker
 
 from services.autopay.service import AutopayService
 from services.common.config import Config
-from services.common.consumer import BatchConsumer, subscribe_batches
+from services.common.consumer import BatchConsumer
 from services.common.contract import (
     AUTOPAY_DLQ_TOPIC,
     PAYMENT_METHOD_ADDED_TOPIC,
@@ -17,7 +17,9 @@ from services.common.contract import (
     PaymentMethodAdded,
     PortalSettingsChanged,
 )
+from services.common.http import Check
 from services.common.kafka import DeadLetters
+from services.common.subscription import subscribe_batches
 
 # The settings topic is mostly quiet; on the embedded broker, a consumer polling an idle topic
 # every few milliseconds delays the fetches of the payment-method consumer (measured: median
@@ -35,10 +37,13 @@ def payment_methods_group(config: Config) -> str:
 
 def register(
     broker: KafkaBroker, service: AutopayService, producer: AIOKafkaProducer, config: Config
-) -> None:
-    """Subscribe both topics; each one's dead letters name its own consumer group."""
+) -> dict[str, Check]:
+    """Subscribe both topics; each one's dead letters name its own consumer group.
+
+    Returns the readiness check of each subscription, by consumer group.
+    """
     dead_letter_topic = config.topic(AUTOPAY_DLQ_TOPIC)
-    subscribe_batches(
+    settings = subscribe_batches(
         broker,
         BatchConsumer(
             PortalSettingsChanged,
@@ -51,7 +56,7 @@ def register(
         fetch_max_wait_ms=SETTINGS_FETCH_MAX_WAIT_MS,
         batch_timeout_ms=config.kafka_batch_timeout_ms,
     )
-    subscribe_batches(
+    payment_methods = subscribe_batches(
         broker,
         BatchConsumer(
             PaymentMethodAdded,
@@ -64,3 +69,4 @@ def register(
         fetch_max_wait_ms=config.autopay_fetch_max_wait_ms,
         batch_timeout_ms=config.kafka_batch_timeout_ms,
     )
+    return {settings_group(config): settings, payment_methods_group(config): payment_methods}

@@ -8,9 +8,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.common.config import Config
-from services.common.consumer import consumer_broker
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
+from services.common.subscription import consumer_broker
 from services.notifier import service, subscribers
 from services.notifier.mailer import make_mailer
 
@@ -36,14 +36,14 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
             # One broker per consumer group: a broker starts its subscribers one after the
             # other, and each group join takes seconds; two brokers join at the same time.
             settings_broker, choices_broker = consumer_broker(config), consumer_broker(config)
-            subscribers.subscribe_settings(
+            checks[f"consumer {settings_group}"] = subscribers.subscribe_settings(
                 settings_broker,
                 config,
                 infra.producer,
                 functools.partial(service.project_settings, infra.pool),
                 group_id=settings_group,
             )
-            subscribers.subscribe_choices(
+            checks[f"consumer {choices_group}"] = subscribers.subscribe_choices(
                 choices_broker,
                 config,
                 infra.producer,

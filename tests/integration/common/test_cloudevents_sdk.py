@@ -10,13 +10,14 @@ from cloudevents.v1.http import CloudEvent as SdkV1Event
 from faststream.kafka import KafkaBroker
 
 from services.common import kafka, outbox
-from services.common.consumer import BatchConsumer, subscribe_batches
+from services.common.consumer import BatchConsumer
 from services.common.contract import (
     AUTOPAY_DLQ_TOPIC,
     PAYMENT_METHOD_ADDED_TOPIC,
     PaymentMethodAdded,
 )
 from services.common.envelope import new_event
+from services.common.subscription import subscribe_batches
 from tests.integration.common.test_outbox_and_consumer import SCHEMA, payment_method_added
 from tests.support import TopicReader, eventually, migrated_pool, producer
 
