@@ -34,10 +34,14 @@ async def _keep_header_bytes(
 
     One record with a header we never read that is not UTF-8 would fail the whole batch
     there, before our code runs: its records would be neither processed nor dead-lettered,
-    and the next batch's commit would cover them. FastStream parses header-less copies; the
-    handler gets the records themselves, header bytes and all (`decode` reads them).
+    and the next batch's commit would cover them. FastStream builds its message (the consumer
+    to commit with, the batch's id from its first and last records) from header-less copies
+    of the first and last records only: copying them all would cost more than the decoding.
+    The handler gets the records themselves, header bytes and all (`decode` reads them);
+    nothing reads FastStream's body (see `_leave_undecoded`).
     """
-    message = await parse_batch(tuple(dataclasses.replace(r, headers=()) for r in records))
+    ends = (records[0], records[-1])  # never empty: FastStream skips empty polls
+    message = await parse_batch(tuple(dataclasses.replace(r, headers=()) for r in ends))
     message.raw_message = records
     return message
 
