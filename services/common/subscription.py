@@ -110,13 +110,19 @@ def subscribe_batches(
     @subscriber
     async def on_batch(message: KafkaMessage) -> None:
         nonlocal retry_delays
+        if consumer.halted:  # a batch fetched while the subscription stops
+            await _rewind(message)
+            return
         try:
             await consumer.process(message.raw_message)
         except DeadLetterRefused as error:
             await _rewind(message)
             consumer.halted = f"stopped: the dead-letter topic refuses records ({error})"
             log.critical("%s on %s: fix it, then restart the service", consumer.halted, topic)
-            stopping.add(asyncio.create_task(subscriber.stop()))
+            # Not awaited here: stopping the subscriber ends the task that runs this handler.
+            stop = asyncio.create_task(subscriber.stop())
+            stopping.add(stop)
+            stop.add_done_callback(stopping.discard)
             return
         except Exception as error:
             # Not done with, whatever it was: consume the batch again, after a pause, and
