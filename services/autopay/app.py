@@ -4,17 +4,15 @@ import contextlib
 from pathlib import Path
 
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 
 from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA
 from services.autopay.service import AutopayService
 from services.common import outbox
 from services.common.config import Config
-from services.common.contract import AUTOPAY_DLQ_TOPIC
 from services.common.http import health_router
-from services.common.kafka import DeadLetters
 from services.common.runtime import background, infrastructure
+from services.common.subscription import consumer_broker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 RELAY_MIN_AGE_SECONDS = 5.0
@@ -32,16 +30,9 @@ def create_app(config: Config) -> FastAPI:
                 infra.pool, publisher.submit, settings_wait=config.autopay_settings_wait_seconds
             )
             app.state.service = service
-            broker = KafkaBroker(
-                config.kafka_bootstrap_servers,
-                enable_idempotence=config.kafka_enable_idempotence,
-            )
-            dead_letters = DeadLetters(
-                infra.producer,
-                config.topic(AUTOPAY_DLQ_TOPIC),
-                subscribers.payment_methods_group(config),
-            )
-            subscribers.register(broker, service, dead_letters, config)
+            broker = consumer_broker(config)
+            consumers = subscribers.register(broker, service, infra.producer, config)
+            checks.update({f"consumer {group}": check for group, check in consumers.items()})
             # The publisher sends each batch's events once committed; the relay publishes what
             # a failed publish, a crash or a stop left behind.
             relay = outbox.OutboxRelay(

@@ -27,6 +27,8 @@ class Config(BaseSettings):
     # Consumer groups: how long a silent member keeps its partitions. Apache Kafka refuses
     # less than its `group.min.session.timeout.ms` (6 s by default).
     kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
+    # How long a consumer pauses after a poll that brought nothing: short, for latency.
+    kafka_batch_timeout_ms: int = Field(default=10, ge=0)
 
     database_url: str = "postgresql://postgres@localhost:5432/postgres"
     database_pool_size: int = Field(default=10, ge=1)
@@ -42,6 +44,10 @@ class Config(BaseSettings):
 
     # autopay: how long a payment method waits for the settings version its page showed.
     autopay_settings_wait_seconds: float = Field(default=5.0, ge=0)
+    # autopay: how long the broker may hold a fetch of payment methods when none has come.
+    # Short, for a decision within milliseconds: the embedded broker holds every fetch that
+    # long, even when records arrive sooner.
+    autopay_fetch_max_wait_ms: int = Field(default=5, ge=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -3,28 +3,32 @@
 A batch of records becomes one call of a service's batch handler. The offset is committed
 only after that call has returned, i.e. after the database has committed: a crash, a
 rebalance or a shutdown in between redelivers the batch, and the handler's dedupe absorbs it.
-Nothing that cannot be processed blocks a partition for ever:
+Nothing that cannot be processed blocks a partition for ever, and nothing is lost:
 - an invalid record (not JSON, not a CloudEvent, wrong type, bad fields) is dead-lettered;
-- a transient failure (database or broker unreachable) is retried with back-off;
+- a transient failure (the broker unreachable, any database error that is not about the
+  values written: see `db.is_transient`) is retried with back-off, and nothing is
+  dead-lettered;
 - any other failure of a batch is narrowed down by handling its events one at a time, and the
-  event that still fails is dead-lettered with the error.
+  event that still fails is dead-lettered with the error;
+- a dead letter that the broker refuses for good (authorization, an invalid topic) halts the
+  consumer, uncommitted (see `subscription.py`).
+Log lines and dead letters describe failures without the values involved (`describe_failure`).
 """
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic
 
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
-from services.common.db import TRANSIENT_DB_ERRORS
+from services.common import db
 from services.common.envelope import CloudEvent, D, InvalidEvent, decode
 from services.common.kafka import DeadLetters
+from services.common.logs import describe_failure
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +37,15 @@ class RetryLater(Exception):
     """Raised by a handler when the same work, retried later, can succeed."""
 
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    *TRANSIENT_DB_ERRORS,
-    KafkaConnectionError,
-    KafkaTimeoutError,
-    RetryLater,
-)
+class DeadLetterRefused(Exception):
+    """The dead-letter topic refuses a record for a reason that retrying cannot fix."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the same work, retried later, can succeed."""
+    broker_unavailable = (KafkaConnectionError, KafkaTimeoutError, RetryLater)
+    return isinstance(error, broker_unavailable) or db.is_transient(error)
+
 
 BatchHandler = Callable[[Sequence[CloudEvent[D]]], Awaitable[None]]
 
@@ -52,7 +59,8 @@ class Backoff:
     def delays(self):
         delay = self.first
         while True:
-            yield delay
+            # Jittered, so that instances hit by the same outage do not all retry at once.
+            yield delay * random.uniform(0.5, 1.0)
             delay = min(delay * self.factor, self.longest)
 
 
@@ -69,7 +77,13 @@ class BatchConsumer(Generic[D]):
         self._model = model
         self._handler = handler
         self._dead_letters = dead_letters
-        self._backoff = backoff
+        self.backoff = backoff
+        self.halted: str | None = None
+
+    async def ready(self) -> None:
+        """A readiness check: fails once the consumer has halted."""
+        if self.halted:
+            raise RuntimeError(self.halted)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> None:
         valid: list[tuple[ConsumerRecord, CloudEvent[D]]] = []
@@ -82,87 +96,45 @@ class BatchConsumer(Generic[D]):
             await self._handle(valid)
 
     async def _handle(self, items: list[tuple[ConsumerRecord, CloudEvent[D]]]) -> None:
-        for delay in self._backoff.delays():
+        for delay in self.backoff.delays():
             try:
                 await self._handler([event for _, event in items])
                 return
-            except TRANSIENT_ERRORS as error:
-                log.warning("transient failure, retrying in %.1fs: %r", delay, error)
-                await asyncio.sleep(delay)
             except Exception as error:
-                if len(items) > 1:
-                    log.warning("batch failed (%r); handling its events one by one", error)
-                    for item in items:
-                        await self._handle([item])
+                if not is_transient(error):
+                    await self._narrow_down(items, error)
                     return
-                log.exception("event %s failed", items[0][1].id)
-                await self._dead_letter(items[0][0], f"processing failed: {error!r}")
-                return
+                log.warning(
+                    "transient failure, retrying in %.1fs: %s", delay, describe_failure(error)
+                )
+                await asyncio.sleep(delay)
+
+    async def _narrow_down(
+        self, items: list[tuple[ConsumerRecord, CloudEvent[D]]], error: Exception
+    ) -> None:
+        """Find the events that fail on their own, and dead-letter them."""
+        if len(items) > 1:
+            log.warning(
+                "batch failed (%s); handling its events one by one", describe_failure(error)
+            )
+            for item in items:
+                await self._handle([item])
+            return
+        record, event = items[0]
+        log.error("event %s failed: %s", event.id, describe_failure(error))
+        await self._dead_letter(record, f"processing failed: {describe_failure(error)}")
 
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
-        for delay in self._backoff.delays():
+        for delay in self.backoff.delays():
             try:
                 await self._dead_letters.send(record, error)
                 return
             except KafkaError as failure:
-                log.warning("dead-letter topic unavailable, retrying in %.1fs: %r", delay, failure)
+                if not (failure.retriable or is_transient(failure)):
+                    raise DeadLetterRefused(describe_failure(failure)) from failure
+                log.warning(
+                    "dead-letter topic unavailable, retrying in %.1fs: %s",
+                    delay,
+                    describe_failure(failure),
+                )
                 await asyncio.sleep(delay)
-
-
-async def _leave_undecoded(message: object) -> None:
-    """Skip FastStream's own body decoding: `BatchConsumer` decodes every record itself.
-
-    FastStream would parse each `application/json` value before the handler runs, and one
-    record that is not JSON would fail the whole batch outside the handler, unacknowledged
-    and never dead-lettered, while later batches commit past it.
-    """
-    return None
-
-
-def subscribe_batches(
-    broker: KafkaBroker,
-    consumer: BatchConsumer,
-    *,
-    topic: str,
-    group_id: str,
-    max_records: int = 1000,
-    session_timeout_ms: int | None = None,
-    fetch_max_wait_ms: int = 500,
-) -> None:
-    """Register `consumer` on `topic`: one handler call and one offset commit per batch.
-
-    `session_timeout_ms` (default: the client's) also bounds how long joining the group
-    takes on the embedded broker, which waits about half of it before assigning partitions.
-    `fetch_max_wait_ms` bounds the latency of an idle partition on the embedded broker, which
-    holds a fetch for that long even when records arrive sooner.
-    """
-    group_timing = (
-        {}
-        if session_timeout_ms is None
-        else {
-            "session_timeout_ms": session_timeout_ms,
-            "heartbeat_interval_ms": max(100, min(3000, session_timeout_ms // 3)),
-        }
-    )
-
-    @broker.subscriber(
-        topic,
-        group_id=group_id,
-        batch=True,
-        max_records=max_records,
-        # FastStream sleeps this long after an empty poll: short, for latency when idle.
-        batch_timeout_ms=10,
-        ack_policy=AckPolicy.MANUAL,
-        auto_offset_reset="earliest",
-        decoder=_leave_undecoded,
-        fetch_max_wait_ms=fetch_max_wait_ms,
-        **group_timing,
-    )
-    async def on_batch(message: KafkaMessage) -> None:
-        await consumer.process(message.raw_message)
-        try:
-            await message.ack()
-        except KafkaError as error:
-            # Typically a rebalance took the partitions away: their new owner gets the batch
-            # again and the handler's dedupe makes the replay change nothing.
-            log.warning("offset commit failed, the batch will be redelivered: %r", error)

@@ -23,6 +23,28 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 """Errors after which the same work, retried later, can succeed (server restarting, conflict)."""
 
+# SQLSTATE classes of the errors a record's own values cause: data exceptions (a value out of
+# range, a malformed one) and integrity constraint violations.
+VALUE_ERROR_CLASSES = frozenset({"22", "23"})
+
+
+def caused_by_values(error: BaseException) -> bool:
+    """Whether a database error is about the values written, so that retrying cannot help.
+
+    Every other database error is about the server or the session (read-only after a
+    failover, disk full, out of memory, too many connections, a cancelled query, a lock or
+    idle-in-transaction timeout, a shutdown, a lost connection): the same work succeeds later.
+    """
+    # asyncpg raises a value it cannot encode for its parameter as DataError (22000) too.
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return isinstance(error, asyncpg.PostgresError) and sqlstate[:2] in VALUE_ERROR_CLASSES
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error is worth retrying later (see `caused_by_values`)."""
+    database_error = isinstance(error, (asyncpg.PostgresError, *TRANSIENT_DB_ERRORS))
+    return database_error and not caused_by_values(error)
+
 
 def as_json(rows: object) -> str:
     """Many rows as one JSON parameter, for `json_to_recordset` and its kin.

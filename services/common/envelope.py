@@ -2,7 +2,9 @@
 
 Binary mode (what we publish): the record value is the `data` object as JSON and the
 attributes travel as `ce_*` headers. Structured mode (accepted from producers outside this
-repo): the whole event is the JSON value, with `content-type: application/cloudevents+json`.
+repo): the whole event is the JSON value. As the CloudEvents SDK's Kafka binding does, a
+record with any `ce_` header is binary, and one without is structured, whatever its
+`content-type` (`application/cloudevents+json`, `application/json` or none).
 """
 
 import functools
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic_core import ErrorDetails, PydanticKnownError
 
 from services.common.contract import SPEC_VERSION, ContractModel, event_type
 
@@ -99,53 +102,69 @@ class _Structured(_Attributes, Generic[D]):
 
 
 def decode(headers: Headers | tuple, value: bytes | None, model: type[D]) -> CloudEvent[D]:
-    """Parse a record as a CloudEvent whose data is a `model`; raise InvalidEvent otherwise."""
-    header_map = {name.lower(): raw for name, raw in headers}
-    content_type = _text(header_map.get("content-type", b"")).split(";")[0].strip().lower()
+    """Parse a record as a CloudEvent whose data is a `model`; raise InvalidEvent otherwise.
+
+    Header values are bytes: only the `ce_` ones are read (and must be UTF-8); any other
+    header, whatever its bytes, plays no part.
+    """
+    attributes = {
+        name.lower().removeprefix("ce_"): raw for name, raw in headers if name[:3].lower() == "ce_"
+    }
     try:
-        if content_type == STRUCTURED_CONTENT_TYPE:
-            event = _Structured[model].model_validate_json(value or b"")
-            attributes, data = event, event.data
-        else:
+        if attributes:
             # Lax mode: header values go in as bytes, and pydantic checks that they are UTF-8.
-            attributes = _Attributes.model_validate(
-                {
-                    name.removeprefix("ce_"): raw
-                    for name, raw in header_map.items()
-                    if name.startswith("ce_")
-                },
-                strict=False,
-            )
+            event = _Attributes.model_validate(attributes, strict=False)
             data = model.model_validate_json(value or b"")
+        else:
+            event = _Structured[model].model_validate_json(value or b"")
+            data = event.data
     except ValidationError as error:
         raise InvalidEvent(describe(error)) from None
-    if attributes.specversion != SPEC_VERSION:
-        raise InvalidEvent(f"specversion {attributes.specversion!r} is not {SPEC_VERSION}")
-    if attributes.type != event_type(model):
-        raise InvalidEvent(f"type {attributes.type!r} is not {event_type(model)}")
+    if event.specversion != SPEC_VERSION:
+        raise InvalidEvent(f"specversion: must be {SPEC_VERSION}")
+    if event.type != event_type(model):
+        raise InvalidEvent(f"type: must be {event_type(model)}")
     return CloudEvent(
-        id=attributes.id,
-        type=attributes.type,
-        source=attributes.source,
-        subject=attributes.subject,
-        time=attributes.time or datetime.now(UTC),
+        id=event.id,
+        type=event.type,
+        source=event.source,
+        subject=event.subject,
+        time=event.time or datetime.now(UTC),
         data=data,
     )
 
 
+# Error context that states a rule (a bound, a pattern, the values allowed), never the input;
+# and JSON syntax errors, which give a position.
+_RULE_CONTEXT = frozenset(
+    {"pattern", "min_length", "max_length", "ge", "gt", "le", "lt", "expected", "class_name"}
+)
+
+
 def describe(error: ValidationError) -> str:
-    """One line per problem, naming the field and the rule, never the value."""
+    """One line per problem, naming the field and the rule, never the value.
+
+    Built from each error's location and type only: pydantic's own messages may quote the
+    input (a union tag, an email address), so they are rendered again from the rule's
+    context alone.
+    """
     problems = []
     for item in error.errors(include_input=False, include_url=False):
         location = ".".join(str(part) for part in item["loc"]) or "value"
-        problems.append(f"{location}: {item['msg']}")
+        problems.append(f"{location}: {_rule(item)}")
     return "; ".join(problems)
 
 
-def _text(raw: bytes | str | None) -> str:
-    if raw is None:
-        return ""
-    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+def _rule(item: ErrorDetails) -> str:
+    context = {
+        name: value
+        for name, value in item.get("ctx", {}).items()
+        if name in _RULE_CONTEXT or (item["type"] == "json_invalid" and name == "error")
+    }
+    try:
+        return PydanticKnownError(item["type"], context or None).message()
+    except (KeyError, TypeError):  # a message that needs what we left out
+        return f"invalid ({item['type']})"
 
 
 def to_json(event: CloudEvent[ContractModel]) -> str:

@@ -1,12 +1,17 @@
 """Kafka helpers shared by the services: producers, topics, dead letters, readiness."""
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+)
 
 from services.common.config import Config
 from services.common.contract import ALL_TOPICS
@@ -58,11 +63,22 @@ async def ping(producer: AIOKafkaProducer) -> None:
     await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
 
 
+# The producer's or the broker's size limit: the same record is refused however often it is sent.
+TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
+
+TRUNCATED_VALUE = b"(dead letter truncated: see dlq_truncated and dlq_original_size)"
+
+
 class DeadLetters:
     """Sends a record that cannot be processed to a dead-letter topic, unchanged.
 
-    The original key, value and headers are kept so an operator can replay the record to its
-    topic as it was; `dlq_*` headers say where it came from and why it was refused.
+    The original key, value, headers and timestamp are kept so an operator can replay the
+    record to its topic as it was; `dlq_*` headers say where it came from, which consumer
+    group refused it and why. A dead letter that does not fit the size limit (the `dlq_*`
+    headers can push a record just within it past it) has its value replaced by a short
+    marker, with `dlq_truncated: true` and `dlq_original_size`; if even that does not fit (a
+    huge key or huge headers), key and original headers go too: `dlq_original_*` still say
+    where the record is.
     """
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, group: str) -> None:
@@ -74,8 +90,18 @@ class DeadLetters:
         log.warning(
             "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, error
         )
-        headers = [
-            *(record.headers or ()),
+        *larger, smallest = self._forms(record, error)
+        for key, value, headers in larger:
+            with contextlib.suppress(*TOO_LARGE):
+                await self._produce(record, key, value, headers)
+                return
+            log.warning("dead letter too large for the broker: truncating it")
+        await self._produce(record, *smallest)
+
+    def _forms(self, record: ConsumerRecord, error: str) -> list[tuple]:
+        """The dead letter as it should be, then smaller ones for when it does not fit."""
+        original = list(record.headers or ())
+        ours = [
             ("dlq_original_topic", record.topic.encode()),
             ("dlq_original_partition", str(record.partition).encode()),
             ("dlq_original_offset", str(record.offset).encode()),
@@ -83,6 +109,20 @@ class DeadLetters:
             ("dlq_error", error[:2000].encode()),
             ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
         ]
+        truncated = [
+            *ours,
+            ("dlq_truncated", b"true"),
+            ("dlq_original_size", str(len(record.value or b"")).encode()),
+        ]
+        return [
+            (record.key, record.value, [*original, *ours]),
+            (record.key, TRUNCATED_VALUE, [*original, *truncated]),
+            (None, TRUNCATED_VALUE, truncated),
+        ]
+
+    async def _produce(
+        self, record: ConsumerRecord, key: bytes | None, value: bytes | None, headers: list
+    ) -> None:
         await self._producer.send_and_wait(
-            self._topic, value=record.value, key=record.key, headers=headers
+            self._topic, value=value, key=key, headers=headers, timestamp_ms=record.timestamp
         )

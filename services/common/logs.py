@@ -3,7 +3,11 @@
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka.errors import KafkaError
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,3 +34,24 @@ def configure_logging(level: str, *, service: str) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # FastStream logs every batch at INFO; keep its warnings and errors only.
     logging.getLogger("faststream").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # aiokafka logs every record it sends, value included, at DEBUG: never records' values.
+    logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.INFO))
+
+
+def describe_failure(error: BaseException) -> str:
+    """What failed and where, fit for a log line or a dead letter: never a record's values.
+
+    The messages of database errors (and of our own code's) can quote the values being
+    written, a card number say: only the error's kind, SQLSTATE, constraint and place are
+    kept. Broker and network errors speak of servers, never of records: their message stays.
+    """
+    parts = [type(error).__name__]
+    if isinstance(error, KafkaError | OSError):
+        parts.append(f"({error})")
+    if sqlstate := getattr(error, "sqlstate", None):
+        parts.append(f"SQLSTATE {sqlstate}")
+    if constraint := getattr(error, "constraint_name", None):
+        parts.append(f"constraint {constraint}")
+    if frames := traceback.extract_tb(error.__traceback__):
+        parts.append(f"at {Path(frames[-1].filename).name}:{frames[-1].lineno}")
+    return " ".join(parts)

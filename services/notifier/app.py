@@ -6,11 +6,11 @@ import functools
 from pathlib import Path
 
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
+from services.common.subscription import consumer_broker
 from services.notifier import service, subscribers
 from services.notifier.mailer import make_mailer
 
@@ -35,15 +35,15 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
             sender = service.Sender(infra.pool, mailer, mail_from=config.mail_from)
             # One broker per consumer group: a broker starts its subscribers one after the
             # other, and each group join takes seconds; two brokers join at the same time.
-            settings_broker, choices_broker = _broker(config), _broker(config)
-            subscribers.subscribe_settings(
+            settings_broker, choices_broker = consumer_broker(config), consumer_broker(config)
+            checks[f"consumer {settings_group}"] = subscribers.subscribe_settings(
                 settings_broker,
                 config,
                 infra.producer,
                 functools.partial(service.project_settings, infra.pool),
                 group_id=settings_group,
             )
-            subscribers.subscribe_choices(
+            checks[f"consumer {choices_group}"] = subscribers.subscribe_choices(
                 choices_broker,
                 config,
                 infra.producer,
@@ -63,9 +63,3 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
     app = FastAPI(title="portal-autopay notifier", lifespan=lifespan)
     app.include_router(health_router(checks))
     return app
-
-
-def _broker(config: Config) -> KafkaBroker:
-    return KafkaBroker(
-        config.kafka_bootstrap_servers, enable_idempotence=config.kafka_enable_idempotence
-    )

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from services.common.config import Config
-from services.common.consumer import BatchConsumer, BatchHandler, subscribe_batches
+from services.common.consumer import BatchConsumer, BatchHandler
 from services.common.contract import (
     AUTOPAY_CHOICE_RECORDED_TOPIC,
     NOTIFIER_DLQ_TOPIC,
@@ -16,7 +16,9 @@ from services.common.contract import (
     AutopayChoiceRecorded,
     PortalSettingsChanged,
 )
+from services.common.http import Check
 from services.common.kafka import DeadLetters
+from services.common.subscription import subscribe_batches
 
 
 def groups(config: Config) -> tuple[str, str]:
@@ -32,14 +34,15 @@ def subscribe_settings(
     handler: BatchHandler[PortalSettingsChanged],
     *,
     group_id: str,
-) -> None:
+) -> Check:
     dead_letters = DeadLetters(producer, config.topic(NOTIFIER_DLQ_TOPIC), group_id)
-    subscribe_batches(
+    return subscribe_batches(
         broker,
         BatchConsumer(PortalSettingsChanged, handler, dead_letters),
         topic=config.topic(SETTINGS_CHANGED_TOPIC),
         group_id=group_id,
         session_timeout_ms=config.kafka_session_timeout_ms,
+        batch_timeout_ms=config.kafka_batch_timeout_ms,
     )
 
 
@@ -50,12 +53,13 @@ def subscribe_choices(
     handler: BatchHandler[AutopayChoiceRecorded],
     *,
     group_id: str,
-) -> None:
+) -> Check:
     dead_letters = DeadLetters(producer, config.topic(NOTIFIER_DLQ_TOPIC), group_id)
-    subscribe_batches(
+    return subscribe_batches(
         broker,
         BatchConsumer(AutopayChoiceRecorded, handler, dead_letters),
         topic=config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC),
         group_id=group_id,
         session_timeout_ms=config.kafka_session_timeout_ms,
+        batch_timeout_ms=config.kafka_batch_timeout_ms,
     )

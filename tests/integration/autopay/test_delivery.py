@@ -61,7 +61,7 @@ async def test_a_redelivered_event_is_decided_once_and_invalid_records_are_dead_
     errors = sorted(header(record, "dlq_error") for record in dead_letters)
     assert [error.split(":")[0] for error in errors] == ["invalid event"] * 3
     assert any("payment_method.last4" in error for error in errors)
-    assert any("type 'PortalSettingsChanged'" in error for error in errors)
+    assert any("type: must be PaymentMethodAdded" in error for error in errors)
     assert all("4242424242424242" not in error for error in errors)
     assert {header(r, "dlq_consumer_group") for r in dead_letters} == {
         payment_methods_group(config)

@@ -8,7 +8,7 @@ from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 
 from services.common import kafka, outbox
-from services.common.consumer import BatchConsumer, subscribe_batches
+from services.common.consumer import BatchConsumer
 from services.common.contract import (
     AUTOPAY_DLQ_TOPIC,
     PAYMENT_METHOD_ADDED_TOPIC,
@@ -16,6 +16,7 @@ from services.common.contract import (
     PaymentMethodAdded,
 )
 from services.common.envelope import decode, encode_binary, new_event
+from services.common.subscription import subscribe_batches
 from tests.support import (
     TopicReader,
     eventually,

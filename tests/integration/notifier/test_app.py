@@ -5,9 +5,14 @@ import json
 
 import pytest
 
-from services.common.contract import AUTOPAY_CHOICE_RECORDED_TOPIC, NOTIFIER_DLQ_TOPIC
+from services.common.contract import (
+    AUTOPAY_CHOICE_RECORDED_TOPIC,
+    NOTIFIER_DLQ_TOPIC,
+    SETTINGS_CHANGED_TOPIC,
+)
 from services.common.envelope import encode_binary
 from services.notifier.app import create_app
+from services.notifier.subscribers import groups
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.support import TopicReader, eventually, header, producer, publish, publish_raw
 
@@ -124,3 +129,27 @@ async def test_a_broken_event_goes_to_the_dead_letter_topic_and_the_next_one_is_
     assert {header(record, "dlq_original_topic") for record in dead} == {
         config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC)
     }
+
+
+async def test_each_subscription_dead_letters_name_its_group_and_keep_the_record_time(
+    notifier_config,
+):
+    config = notifier_config
+    long_ago = 1_600_000_000_000
+    async with running_notifier(config), producer(config) as client:
+        for topic in (SETTINGS_CHANGED_TOPIC, AUTOPAY_CHOICE_RECORDED_TOPIC):
+            await client.send_and_wait(
+                config.topic(topic), value=b"not json", key=b"m", timestamp_ms=long_ago
+            )
+        async with TopicReader(config, NOTIFIER_DLQ_TOPIC) as dead:
+            dead_letters = await dead.wait_for(2)
+
+    settings_group, choices_group = groups(config)
+    assert {
+        header(record, "dlq_original_topic"): header(record, "dlq_consumer_group")
+        for record in dead_letters
+    } == {
+        config.topic(SETTINGS_CHANGED_TOPIC): settings_group,
+        config.topic(AUTOPAY_CHOICE_RECORDED_TOPIC): choices_group,
+    }
+    assert [record.timestamp for record in dead_letters] == [long_ago, long_ago]

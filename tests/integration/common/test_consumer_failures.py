@@ -1,0 +1,111 @@
+"""The batch consumer over the real broker when its own processing fails unexpectedly."""
+
+import contextlib
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from faststream.kafka import KafkaBroker
+
+from services.common import kafka
+from services.common.consumer import BatchConsumer
+from services.common.contract import (
+    AUTOPAY_DLQ_TOPIC,
+    PAYMENT_METHOD_ADDED_TOPIC,
+    PaymentMethodAdded,
+)
+from services.common.envelope import new_event
+from services.common.subscription import subscribe_batches
+from tests.integration.common.test_outbox_and_consumer import payment_method_added
+from tests.support import eventually, producer, publish, publish_raw
+
+
+class FailsOnce(BatchConsumer):
+    """A consumer whose first batch raises from inside the subscriber, past its own handling."""
+
+    failed = False
+
+    async def process(self, records):
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("injected: a bug escaping the batch consumer")
+        await super().process(records)
+
+
+async def test_a_batch_whose_processing_raises_is_consumed_again_not_committed_past(
+    config, kafka_producer
+):
+    handled = []
+
+    async def handler(events):
+        handled.extend(event.data.customer_id for event in events)
+
+    dead_letters = kafka.DeadLetters(kafka_producer, config.topic(AUTOPAY_DLQ_TOPIC), "group")
+    broker = KafkaBroker(config.kafka_bootstrap_servers)
+    consumer = FailsOnce(PaymentMethodAdded, handler, dead_letters)
+    subscribe_batches(
+        broker,
+        consumer,
+        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+        group_id=config.group("autopay"),
+    )
+    first = [new_event(payment_method_added(f"first{n}"), source="/t") for n in range(5)]
+    later = new_event(payment_method_added("later"), source="/t")
+    async with producer(config) as client:
+        await publish(config, *first, client=client)
+        await broker.start()
+        try:
+            await eventually(lambda: consumer.failed)
+            await publish(config, later, client=client)
+            await eventually(lambda: len(handled) >= 6)
+        finally:
+            await broker.stop()
+
+    assert sorted(handled) == sorted(["later", *(f"first{n}" for n in range(5))])
+    assert sum((await committed_offsets(config, config.group("autopay"))).values()) == 6
+
+
+async def test_a_dead_letter_refused_for_good_halts_the_consumer_uncommitted_and_not_ready(
+    config, kafka_producer, caplog
+):
+    handled = []
+
+    async def handler(events):
+        handled.extend(event.data.customer_id for event in events)
+
+    # Apache Kafka refuses any record for an internal topic: InvalidTopicError, for good.
+    refusing = kafka.DeadLetters(kafka_producer, "__consumer_offsets", config.group("autopay"))
+    consumer = BatchConsumer(PaymentMethodAdded, handler, refusing)
+    broker = KafkaBroker(config.kafka_bootstrap_servers)
+    ready = subscribe_batches(
+        broker,
+        consumer,
+        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+        group_id=config.group("autopay"),
+    )
+    async with producer(config) as client:
+        await publish_raw(config, PAYMENT_METHOD_ADDED_TOPIC, b"not json", client=client)
+        await broker.start()
+        try:
+            await eventually(lambda: consumer.halted)
+            with pytest.raises(RuntimeError, match="InvalidTopicError"):
+                await ready()
+            await publish(config, new_event(payment_method_added("later"), source="/t"))
+            with contextlib.suppress(AssertionError):
+                await eventually(lambda: handled, timeout=2)
+        finally:
+            await broker.stop()
+
+    assert handled == []
+    assert caplog.text.count("dead-lettering") == 1
+    assert await committed_offsets(config, config.group("autopay")) == {}
+
+
+async def committed_offsets(config, group: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=config.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {partition: meta.offset for partition, meta in offsets.items() if meta.offset >= 0}
