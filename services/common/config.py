@@ -49,6 +49,10 @@ class Config(BaseSettings):
     # long, even when records arrive sooner.
     autopay_fetch_max_wait_ms: int = Field(default=5, ge=0)
 
+    # How long a stopping service may take to finish the work in hand (HTTP requests, the
+    # email being sent) before it lets go of it.
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")
