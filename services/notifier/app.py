@@ -13,6 +13,7 @@ from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
 from services.notifier import service, subscribers
 from services.notifier.mailer import make_mailer
+from services.notifier.sender import Sender
 
 SCHEMA = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,7 +33,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 timeout=config.smtp_timeout_seconds,
                 outbox_dir=config.mail_outbox_dir,
             )
-            sender = service.Sender(infra.pool, mailer, mail_from=config.mail_from)
+            sender = Sender(infra.pool, mailer, mail_from=config.mail_from)
             # One broker per consumer group: a broker starts its subscribers one after the
             # other, and each group join takes seconds; two brokers join at the same time.
             settings_broker, choices_broker = consumer_broker(config), consumer_broker(config)
@@ -56,7 +57,11 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                     try:
                         yield
                     finally:
-                        await asyncio.gather(settings_broker.stop(), choices_broker.stop())
+                        await asyncio.gather(
+                            settings_broker.stop(),
+                            choices_broker.stop(),
+                            sender.stop(grace=config.shutdown_grace_seconds),
+                        )
             finally:
                 await mailer.close()
 

@@ -141,37 +141,37 @@ async def claim_due(connection: asyncpg.Connection, limit: int) -> list[EmailRow
     ]
 
 
-async def mark_sent(connection: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
+async def mark_sent(connection: asyncpg.Connection, event_id: str, recipient: str) -> None:
     await connection.execute(
         """
-        UPDATE notifier.emails AS e
-        SET status = 'sent', attempts = e.attempts + 1, sent_at = now(), last_error = NULL
-        FROM unnest($1::text[], $2::text[]) AS k (event_id, recipient)
-        WHERE e.event_id = k.event_id AND e.recipient = k.recipient
+        UPDATE notifier.emails
+        SET status = 'sent', attempts = attempts + 1, sent_at = now(), last_error = NULL
+        WHERE event_id = $1 AND recipient = $2
         """,
-        [event_id for event_id, _ in keys],
-        [recipient for _, recipient in keys],
+        event_id,
+        recipient,
     )
 
 
 async def mark_failed(
     connection: asyncpg.Connection,
-    failures: Sequence[tuple[str, str, str, datetime | None]],
+    event_id: str,
+    recipient: str,
+    error: str,
+    retry_at: datetime | None,
 ) -> None:
-    """(event_id, recipient, error, retry_at): retry at that time, or never when None."""
+    """Retry at `retry_at`, or never (`failed`) when it is None."""
     await connection.execute(
         """
-        UPDATE notifier.emails AS e
-        SET status = CASE WHEN f.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
-            attempts = e.attempts + 1,
-            next_attempt_at = coalesce(f.retry_at, e.next_attempt_at),
-            last_error = f.error
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-            AS f (event_id, recipient, error, retry_at)
-        WHERE e.event_id = f.event_id AND e.recipient = f.recipient
+        UPDATE notifier.emails
+        SET status = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
+            attempts = attempts + 1,
+            next_attempt_at = coalesce($4, next_attempt_at),
+            last_error = $3
+        WHERE event_id = $1 AND recipient = $2
         """,
-        [failure[0] for failure in failures],
-        [failure[1] for failure in failures],
-        [failure[2][:2000] for failure in failures],
-        [failure[3] for failure in failures],
+        event_id,
+        recipient,
+        error[:2000],
+        retry_at,
     )

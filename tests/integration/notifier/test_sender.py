@@ -7,6 +7,7 @@ import pytest
 
 from services.notifier import app, service
 from services.notifier.domain import RetryPolicy
+from services.notifier.sender import Sender
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.support import migrated_pool
 from tests.unit.notifier.fakes import FakeMailer
@@ -33,7 +34,7 @@ async def make_due(pool) -> None:
 async def test_an_address_that_keeps_failing_waits_alone_while_other_merchants_get_theirs(pool):
     mailer = FakeMailer()
     mailer.unavailable = {"down@a.example"}
-    sender = service.Sender(pool, mailer, mail_from="n@p.example")
+    sender = Sender(pool, mailer, mail_from="n@p.example")
     await queue_email_to(pool, "down@a.example")
     await queue_email_to(pool, "up@b.example")
 
@@ -54,7 +55,7 @@ async def test_each_new_failure_doubles_the_wait_and_the_last_allowed_one_gives_
     mailer = FakeMailer()
     mailer.unavailable = {"down@a.example"}
     policy = RetryPolicy(first=timedelta(seconds=10), max_attempts=3)
-    sender = service.Sender(pool, mailer, mail_from="n@p.example", retry=policy)
+    sender = Sender(pool, mailer, mail_from="n@p.example", retry=policy)
     await queue_email_to(pool, "down@a.example")
 
     waits = []
@@ -85,10 +86,7 @@ async def test_two_senders_sharing_the_queue_send_each_email_once(pool):
     await service.project_settings(pool, [settings_changed(merchant, addresses)])
     await service.ChoiceRecorder(pool)([choice_recorded(merchant) for _ in range(30)])
     first, second = FakeMailer(), FakeMailer()
-    senders = [
-        service.Sender(pool, mailer, mail_from="n@p.example", batch_size=20)
-        for mailer in (first, second)
-    ]
+    senders = [Sender(pool, mailer, mail_from="n@p.example") for mailer in (first, second)]
 
     async def drain(sender):
         while await sender.send_due():
