@@ -1,5 +1,6 @@
 """The one configuration class: every process builds it once, from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +38,8 @@ class Config(BaseSettings):
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     mail_from: str = "Portal AutoPay <no-reply@portal-autopay.localhost>"
     mail_outbox_dir: Path = Path("var/mail")
+    # How long an email that keeps failing temporarily is retried before it is given up.
+    notifier_give_up_after: timedelta = Field(default=timedelta(days=3), gt=timedelta(0))
 
     http_host: str = "127.0.0.1"
     # None means the service's own default port (DEFAULT_HTTP_PORTS).

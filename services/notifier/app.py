@@ -12,6 +12,7 @@ from services.common.http import health_router
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
 from services.notifier import service, subscribers
+from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import make_mailer
 from services.notifier.sender import Sender
 
@@ -33,7 +34,12 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 timeout=config.smtp_timeout_seconds,
                 outbox_dir=config.mail_outbox_dir,
             )
-            sender = Sender(infra.pool, mailer, mail_from=config.mail_from)
+            sender = Sender(
+                infra.pool,
+                mailer,
+                mail_from=config.mail_from,
+                retry=RetryPolicy(give_up_after=config.notifier_give_up_after),
+            )
             # One broker per consumer group: a broker starts its subscribers one after the
             # other, and each group join takes seconds; two brokers join at the same time.
             settings_broker, choices_broker = consumer_broker(config), consumer_broker(config)

@@ -34,6 +34,7 @@ class EmailRow:
     locale: str
     facts: dict
     attempts: int = 0
+    queued_at: datetime | None = None
 
 
 async def save_recipients(
@@ -120,7 +121,8 @@ async def claim_due(connection: asyncpg.Connection, limit: int) -> list[EmailRow
     """Lock up to `limit` pending emails that are due; other senders skip them."""
     rows = await connection.fetch(
         """
-        SELECT event_id, recipient, template, locale, facts, attempts FROM notifier.emails
+        SELECT event_id, recipient, template, locale, facts, attempts, queued_at
+        FROM notifier.emails
         WHERE status = 'pending' AND next_attempt_at <= now()
         ORDER BY next_attempt_at
         LIMIT $1
@@ -136,6 +138,7 @@ async def claim_due(connection: asyncpg.Connection, limit: int) -> list[EmailRow
             locale=row["locale"],
             facts=json.loads(row["facts"]),
             attempts=row["attempts"],
+            queued_at=row["queued_at"],
         )
         for row in rows
     ]

@@ -141,10 +141,9 @@ class Sender:
         self._wake = asyncio.Event()
 
     def _retry_at(self, row: EmailRow, error: SendError, now: datetime) -> datetime | None:
-        attempts = row.attempts + 1
-        if error.permanent or self._retry.gives_up(attempts):
+        if error.permanent or self._retry.gives_up(row.queued_at, now):
             return None
-        return now + self._retry.delay(attempts)
+        return now + self._retry.delay(row.attempts + 1)
 
     async def _send(self, row: EmailRow) -> SendError | None:
         try:
