@@ -178,3 +178,37 @@ async def mark_failed(
         error[:2000],
         retry_at,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FailedEmail:
+    event_id: str
+    recipient: str
+    attempts: int
+    queued_at: datetime
+    last_error: str | None
+
+
+async def failed_emails(connection: asyncpg.Connection | asyncpg.Pool) -> list[FailedEmail]:
+    rows = await connection.fetch(
+        """
+        SELECT event_id, recipient, attempts, queued_at, last_error FROM notifier.emails
+        WHERE status = 'failed'
+        ORDER BY queued_at, event_id, recipient
+        """
+    )
+    return [FailedEmail(**row) for row in rows]
+
+
+async def requeue_failed(connection: asyncpg.Connection, event_ids: list[str] | None) -> int:
+    """Make failed emails (of `event_ids`, or all) pending again, from a new start."""
+    status = await connection.execute(
+        """
+        UPDATE notifier.emails
+        SET status = 'pending', attempts = 0, queued_at = now(), next_attempt_at = now()
+        WHERE status = 'failed' AND ($1::text[] IS NULL OR event_id = ANY($1::text[]))
+        """,
+        event_ids,
+    )
+    await connection.execute("SELECT pg_notify($1, '')", EMAILS_CHANNEL)
+    return int(status.rpartition(" ")[2])

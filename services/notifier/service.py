@@ -127,3 +127,13 @@ def _email_rows(event: CloudEvent[AutopayChoiceRecorded], recipients: Recipients
         EmailRow(event.id, address, template, recipients.locale, facts.to_json())
         for address in dict.fromkeys(recipients.emails)
     ]
+
+
+async def retry_failed(pool: asyncpg.Pool, event_ids: list[str] | None) -> int:
+    """Queue given-up emails again (those of `event_ids`, or all); return how many.
+
+    They keep their Message-ID (derived from the event and the recipient), and a sender
+    takes each once, as any queued email.
+    """
+    async with pool.acquire() as connection, connection.transaction():
+        return await repository.requeue_failed(connection, event_ids)
