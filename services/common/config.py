@@ -33,6 +33,9 @@ class Config(BaseSettings):
 
     database_url: str = "postgresql://postgres@localhost:5432/postgres"
     database_pool_size: int = Field(default=10, ge=1)
+    # How long the ids of handled events are kept for dedupe: longer than the topics' retention,
+    # so that a replay of anything still on a topic changes nothing.
+    dedupe_retention_days: int = Field(default=30, ge=1)
 
     smtp_url: str | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -62,6 +65,10 @@ class Config(BaseSettings):
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def dedupe_retention(self) -> timedelta:
+        return timedelta(days=self.dedupe_retention_days)
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"
