@@ -7,11 +7,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.common import retention
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
-from services.notifier import service, subscribers
+from services.notifier import repository, service, subscribers
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import make_mailer
 from services.notifier.sender import Sender
@@ -58,7 +59,10 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 group_id=choices_group,
             )
             try:
-                async with background(sender.run()):
+                purge = retention.purge_periodically(
+                    infra.pool, [repository.purge_choices], retention=config.dedupe_retention
+                )
+                async with background(sender.run(), purge):
                     await asyncio.gather(settings_broker.start(), choices_broker.start())
                     try:
                         yield

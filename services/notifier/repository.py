@@ -212,3 +212,29 @@ async def requeue_failed(connection: asyncpg.Connection, event_ids: list[str] | 
     )
     await connection.execute("SELECT pg_notify($1, '')", EMAILS_CHANNEL)
     return int(status.rpartition(" ")[2])
+
+
+async def purge_choices(connection: asyncpg.Connection, before: datetime, limit: int) -> int:
+    """Forget up to `limit` choices recorded before `before`, with their emails; a choice
+    with an email still pending is kept. Returns how many choices went."""
+    status = await connection.execute(
+        """
+        WITH old AS (
+            SELECT event_id FROM notifier.choices AS c
+            WHERE recorded_at < $1 AND NOT EXISTS (
+                SELECT FROM notifier.emails AS e
+                WHERE e.event_id = c.event_id AND e.status = 'pending'
+            )
+            ORDER BY recorded_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        ),
+        emails AS (
+            DELETE FROM notifier.emails AS e USING old WHERE e.event_id = old.event_id
+        )
+        DELETE FROM notifier.choices AS c USING old WHERE c.event_id = old.event_id
+        """,
+        before,
+        limit,
+    )
+    return int(status.rpartition(" ")[2])
