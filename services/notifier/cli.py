@@ -10,7 +10,7 @@ import asyncpg
 
 from services.common import db
 from services.common.config import Config
-from services.notifier import app, repository, service
+from services.notifier import app, email_queue, service
 from services.notifier.preview import write_previews
 
 T = TypeVar("T")
@@ -52,7 +52,7 @@ def _preview(args: argparse.Namespace) -> None:
 
 def _failed(args: argparse.Namespace) -> None:
     print("event_id\trecipient\tattempts\tqueued_at\tlast_error")
-    for email in _on_database(repository.failed_emails):
+    for email in _on_database(email_queue.failed_emails):
         error = " ".join((email.last_error or "").split())
         queued_at = email.queued_at.isoformat()
         print(f"{email.event_id}\t{email.recipient}\t{email.attempts}\t{queued_at}\t{error}")

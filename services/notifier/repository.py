@@ -33,8 +33,6 @@ class EmailRow:
     template: str
     locale: str
     facts: dict
-    attempts: int = 0
-    queued_at: datetime | None = None
 
 
 async def save_recipients(
@@ -115,103 +113,6 @@ async def add_emails(connection: asyncpg.Connection, rows: Sequence[EmailRow]) -
         [json.dumps(row.facts) for row in rows],
     )
     await connection.execute("SELECT pg_notify($1, '')", EMAILS_CHANNEL)
-
-
-async def claim_due(connection: asyncpg.Connection, limit: int) -> list[EmailRow]:
-    """Lock up to `limit` pending emails that are due; other senders skip them."""
-    rows = await connection.fetch(
-        """
-        SELECT event_id, recipient, template, locale, facts, attempts, queued_at
-        FROM notifier.emails
-        WHERE status = 'pending' AND next_attempt_at <= now()
-        ORDER BY next_attempt_at
-        LIMIT $1
-        FOR UPDATE SKIP LOCKED
-        """,
-        limit,
-    )
-    return [
-        EmailRow(
-            event_id=row["event_id"],
-            recipient=row["recipient"],
-            template=row["template"],
-            locale=row["locale"],
-            facts=json.loads(row["facts"]),
-            attempts=row["attempts"],
-            queued_at=row["queued_at"],
-        )
-        for row in rows
-    ]
-
-
-async def mark_sent(connection: asyncpg.Connection, event_id: str, recipient: str) -> None:
-    await connection.execute(
-        """
-        UPDATE notifier.emails
-        SET status = 'sent', attempts = attempts + 1, sent_at = now(), last_error = NULL
-        WHERE event_id = $1 AND recipient = $2
-        """,
-        event_id,
-        recipient,
-    )
-
-
-async def mark_failed(
-    connection: asyncpg.Connection,
-    event_id: str,
-    recipient: str,
-    error: str,
-    retry_at: datetime | None,
-) -> None:
-    """Retry at `retry_at`, or never (`failed`) when it is None."""
-    await connection.execute(
-        """
-        UPDATE notifier.emails
-        SET status = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
-            attempts = attempts + 1,
-            next_attempt_at = coalesce($4, next_attempt_at),
-            last_error = $3
-        WHERE event_id = $1 AND recipient = $2
-        """,
-        event_id,
-        recipient,
-        error[:2000],
-        retry_at,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class FailedEmail:
-    event_id: str
-    recipient: str
-    attempts: int
-    queued_at: datetime
-    last_error: str | None
-
-
-async def failed_emails(connection: asyncpg.Connection | asyncpg.Pool) -> list[FailedEmail]:
-    rows = await connection.fetch(
-        """
-        SELECT event_id, recipient, attempts, queued_at, last_error FROM notifier.emails
-        WHERE status = 'failed'
-        ORDER BY queued_at, event_id, recipient
-        """
-    )
-    return [FailedEmail(**row) for row in rows]
-
-
-async def requeue_failed(connection: asyncpg.Connection, event_ids: list[str] | None) -> int:
-    """Make failed emails (of `event_ids`, or all) pending again, from a new start."""
-    status = await connection.execute(
-        """
-        UPDATE notifier.emails
-        SET status = 'pending', attempts = 0, queued_at = now(), next_attempt_at = now()
-        WHERE status = 'failed' AND ($1::text[] IS NULL OR event_id = ANY($1::text[]))
-        """,
-        event_ids,
-    )
-    await connection.execute("SELECT pg_notify($1, '')", EMAILS_CHANNEL)
-    return int(status.rpartition(" ")[2])
 
 
 async def purge_choices(connection: asyncpg.Connection, before: datetime, limit: int) -> int:

@@ -1,41 +1,34 @@
 """The email sender: takes the queued emails from `notifier.emails` to the mail server.
 
-Each email is claimed, sent and marked in its own short transaction, so an email the server
-has accepted is recorded as sent at once, and the row lock of the claim belongs to the
-connection: if the process dies mid-send, PostgreSQL releases the email for the next sender
-(which sends it again, with the same Message-ID). Several senders (instances) share the
-queue: `FOR UPDATE SKIP LOCKED` gives each email to one of them.
+It claims due emails a batch at a time (see `email_queue`: a claim lasts as long as the
+sender's session), sends up to `in_flight` at once, and records each attempt as soon as the
+server has answered: attempts that end together are written in one statement, so the
+database keeps up with the mail server. On `stop` it starts no new email and waits for those
+in flight to be answered and recorded; the rest of its claim is freed with its session.
 """
 
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import secrets
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import parseaddr
 
 import asyncpg
 
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.notifier import repository
+from services.notifier import email_queue, repository
 from services.notifier.domain import EmailFacts, RetryPolicy, Template, message_id
+from services.notifier.email_queue import Outcome, QueuedEmail
 from services.notifier.mailer import Mailer, PermanentFailure, TemporaryFailure
 from services.notifier.mime import build
 from services.notifier.rendering import Renderer
-from services.notifier.repository import EmailRow
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class SendError:
-    permanent: bool
-    message: str
-
-
 class Sender:
-    """`workers` emails in flight at once (one per SMTP connection the mailer keeps)."""
-
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -44,7 +37,8 @@ class Sender:
         mail_from: str,
         renderer: Renderer | None = None,
         retry: RetryPolicy | None = None,
-        workers: int = 4,
+        batch_size: int = 200,
+        in_flight: int = 4,
         poll_interval: float = 1.0,
     ) -> None:
         self._pool = pool
@@ -53,119 +47,127 @@ class Sender:
         self._domain = parseaddr(mail_from)[1].rpartition("@")[2] or "portal-autopay.localhost"
         self._renderer = renderer or Renderer()
         self._retry = retry or RetryPolicy()
-        self._workers = workers
+        self._batch_size = batch_size
+        self._in_flight = asyncio.Semaphore(in_flight)
         self._poll_interval = poll_interval
-        # Set by the next NOTIFY, then replaced: a worker that found nothing waits on the
-        # event it held before looking, so a NOTIFY in between is never missed.
         self._wake = asyncio.Event()
         self._stopping = False
         self._stopped = asyncio.Event()
-
-    async def send_one(self) -> bool:
-        """Claim, send and mark one due email; False when none is due."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            rows = await repository.claim_due(connection, 1)
-            if not rows:
-                return False
-            [row] = rows
-            error = await self._send(row)
-            if error is None:
-                await repository.mark_sent(connection, row.event_id, row.recipient)
-            else:
-                retry_at = self._retry_at(row, error, datetime.now(UTC))
-                await repository.mark_failed(
-                    connection, row.event_id, row.recipient, error.message, retry_at
-                )
-        return True
+        self._unrecorded: list[Outcome] = []
+        self._recording = asyncio.Lock()
 
     async def send_due(self) -> int:
-        """Send every email due now, `workers` at a time; return how many were attempted."""
-
-        async def drain() -> int:
-            count = 0
-            while not self._stopping and await self.send_one():
-                count += 1
-            return count
-
-        return sum(await asyncio.gather(*(drain() for _ in range(self._workers))))
+        """Send one batch of due emails; return how many were attempted."""
+        async with self._session() as (_, key):
+            return await self._send_batch(key)
 
     async def run(self) -> None:
         """Send until `stop`: woken by NOTIFY when emails are queued, else by a poll."""
         try:
             while not self._stopping:
                 try:
-                    async with self._listening() as listener, asyncio.TaskGroup() as workers:
-                        for _ in range(self._workers):
-                            workers.create_task(self._work(listener))
+                    async with self._session() as (listener, key):
+                        while not self._stopping and not listener.is_closed():
+                            self._wake.clear()
+                            if await self._send_batch(key) < self._batch_size:
+                                await self._idle()
                 except Exception:
                     log.exception("email sender failed; retrying")
-                    await self._idle(self._wake)
+                    await self._idle()
         finally:
             self._stopped.set()
 
     async def stop(self, grace: float) -> None:
-        """Start no new email; wait (at most `grace` seconds) for those in flight to be marked.
+        """Start no new email; wait (at most `grace` seconds) for those in flight.
 
-        Past the grace period, cancelling `run` rolls back what is still in flight: those
-        emails go again after a restart, with their Message-ID.
+        Past the grace period, cancelling `run` abandons them: an email the server accepted
+        but that was not recorded goes again after a restart, with its Message-ID.
         """
         self._stopping = True
         self._wake.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopped.wait(), grace)
 
-    async def _work(self, listener: asyncpg.Connection) -> None:
-        while not self._stopping and not listener.is_closed():
-            wake = self._wake
-            if not await self.send_one():
-                await self._idle(wake)
+    async def _send_batch(self, key: int) -> int:
+        emails = await email_queue.claim_due(self._pool, key, self._batch_size)
+        async with asyncio.TaskGroup() as group:
+            for email in emails:
+                group.create_task(self._send_and_record(email))
+        return len(emails)
 
-    async def _idle(self, wake: asyncio.Event) -> None:
+    async def _send_and_record(self, email: QueuedEmail) -> None:
+        async with self._in_flight:
+            if self._stopping:
+                return  # not started: the claim ends with this sender's session
+            outcome = await self._send(email)
+        await self._record(outcome)
+
+    async def _record(self, outcome: Outcome) -> None:
+        """Return once `outcome` is committed, written with whatever else has ended by then."""
+        self._unrecorded.append(outcome)
+        async with self._recording:
+            if not self._unrecorded:
+                return  # the writer before us took ours along
+            outcomes, self._unrecorded = self._unrecorded, []
+            await email_queue.record_outcomes(self._pool, outcomes)
+
+    async def _idle(self) -> None:
         # Retries fall due without a NOTIFY: the poll finds them (at most poll_interval late).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=self._poll_interval)
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
 
     @contextlib.asynccontextmanager
-    async def _listening(self):
+    async def _session(self) -> AsyncIterator[tuple[asyncpg.Connection, int]]:
+        """A connection holding a fresh sender key (its claims live as long as it does) and
+        listening for queued emails."""
         connection = await self._pool.acquire()
         try:
+            key = secrets.randbelow(2**31 - 1) + 1
+            while not await email_queue.hold_sender_key(connection, key):
+                key = secrets.randbelow(2**31 - 1) + 1
             await connection.add_listener(repository.EMAILS_CHANNEL, self._on_notify)
-            yield connection
+            yield connection, key
         finally:
             with contextlib.suppress(*TRANSIENT_DB_ERRORS):
                 await connection.remove_listener(repository.EMAILS_CHANNEL, self._on_notify)
-            await self._pool.release(connection)
+            await self._pool.release(connection)  # the reset ends the advisory lock
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
-        self._wake = asyncio.Event()
 
-    def _retry_at(self, row: EmailRow, error: SendError, now: datetime) -> datetime | None:
-        if error.permanent or self._retry.gives_up(row.queued_at, now):
-            return None
-        return now + self._retry.delay(row.attempts + 1)
-
-    async def _send(self, row: EmailRow) -> SendError | None:
+    async def _send(self, email: QueuedEmail) -> Outcome:
+        which = (email.event_id, email.recipient)
         try:
             rendered = self._renderer.render(
-                Template(row.template), row.locale, EmailFacts.from_json(row.facts)
+                Template(email.template), email.locale, EmailFacts.from_json(email.facts)
             )
             await self._mailer.send(
                 build(
                     rendered,
                     sender=self._mail_from,
-                    recipient=row.recipient,
-                    message_id=message_id(row.event_id, row.recipient, self._domain),
+                    recipient=email.recipient,
+                    message_id=message_id(email.event_id, email.recipient, self._domain),
                     date=datetime.now(UTC),
                 )
             )
         except PermanentFailure as error:
-            log.warning("email %s to %s refused for good: %s", row.event_id, row.recipient, error)
-            return SendError(permanent=True, message=str(error))
+            log.warning(
+                "email %s to %s refused for good: %s", email.event_id, email.recipient, error
+            )
+            return self._failure(email, str(error), permanent=True)
         except TemporaryFailure as error:
-            log.info("email %s to %s failed, will retry: %s", row.event_id, row.recipient, error)
-            return SendError(permanent=False, message=str(error))
+            log.info(
+                "email %s to %s failed, will retry: %s", email.event_id, email.recipient, error
+            )
+            return self._failure(email, str(error), permanent=False)
         except Exception as error:
-            log.exception("email %s to %s could not be sent", row.event_id, row.recipient)
-            return SendError(permanent=False, message=repr(error))
-        return None
+            log.exception("email %s to %s could not be sent", *which)
+            return self._failure(email, repr(error), permanent=False)
+        return Outcome(email.event_id, email.recipient, "sent")
+
+    def _failure(self, email: QueuedEmail, error: str, *, permanent: bool) -> Outcome:
+        now = datetime.now(UTC)
+        if permanent or self._retry.gives_up(email.queued_at, now):
+            return Outcome(email.event_id, email.recipient, "failed", error)
+        retry_at = now + self._retry.delay(email.attempts + 1)
+        return Outcome(email.event_id, email.recipient, "pending", error, retry_at)

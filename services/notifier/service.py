@@ -9,7 +9,7 @@ import asyncpg
 
 from services.common.contract import AutopayChoiceRecorded, PortalSettingsChanged
 from services.common.envelope import CloudEvent
-from services.notifier import repository
+from services.notifier import email_queue, repository
 from services.notifier.domain import (
     Outcome,
     email_facts,
@@ -136,4 +136,4 @@ async def retry_failed(pool: asyncpg.Pool, event_ids: list[str] | None) -> int:
     takes each once, as any queued email.
     """
     async with pool.acquire() as connection, connection.transaction():
-        return await repository.requeue_failed(connection, event_ids)
+        return await email_queue.requeue_failed(connection, event_ids)
