@@ -55,10 +55,10 @@ async def test_a_notifier_killed_while_sending_sends_every_email_after_restart_a
         reference = text.split("Reference: ")[1].split()[0]
         references.setdefault(message["Message-ID"], set()).add(reference)
     assert set().union(*references.values()) == {choice.id for choice in choices}
-    # A crash between the SMTP answer and the database update may resend what the sender
-    # had in hand (one email per SMTP connection), always with the Message-ID of the first copy.
+    # A crash between the SMTP answer and its commit may resend what the sender had claimed
+    # (one batch at most), always with the Message-ID of the first copy.
     assert all(len(same) == 1 for same in references.values())
-    assert len(smtp_server.received()) - len(choices) <= 4
+    assert len(smtp_server.received()) - len(choices) <= 200
 
 
 async def test_a_notifier_stopped_while_sending_to_a_slow_server_sends_no_email_twice(
