@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.notifier import app, service
+from services.notifier import app, email_queue, service
 from services.notifier.domain import RetryPolicy
 from services.notifier.sender import Sender
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
@@ -126,3 +126,17 @@ async def test_two_senders_sharing_the_queue_send_each_email_once(pool):
     ids = [email.message_id for email in first.sent + second.sent]
     assert len(ids) == len(set(ids)) == 300
     assert first.sent and second.sent
+
+
+async def test_a_claim_lasts_as_long_as_the_claiming_senders_session(pool):
+    await queue_email_to(pool, "a@x.example")
+    session = await pool.acquire()
+    try:
+        assert await email_queue.hold_sender_key(session, 42)
+        [claimed] = await email_queue.claim_due(pool, 42, 10)
+        assert await email_queue.claim_due(pool, 43, 10) == []
+    finally:
+        await pool.release(session)  # as when the sender's process dies: its lock goes
+
+    [taken_over] = await email_queue.claim_due(pool, 43, 10)
+    assert (taken_over.event_id, taken_over.recipient) == (claimed.event_id, "a@x.example")
