@@ -70,13 +70,13 @@ async def test_a_notifier_stopped_while_sending_to_a_slow_server_sends_no_email_
     choices = [choice_recorded(merchant) for _ in range(20)]
     await publish(config, settings_changed(merchant, ["a@x.example"]), *choices)
     port = free_port()
-    service = ServiceProcess("notifier", config, port, **FAST_GROUPS).start()
+    service = ServiceProcess("notifier", config, port).start()
     try:
         await service.wait_ready()
         await eventually(lambda: _at_least(smtp_server, 5), timeout=30)
         assert service.stop() == 0
         assert len(smtp_server.received()) < len(choices), "stopped after sending everything"
-        service = ServiceProcess("notifier", config, port, **FAST_GROUPS).start()
+        service = ServiceProcess("notifier", config, port).start()
         await service.wait_ready()
         await eventually(lambda: _distinct_ids(smtp_server, len(choices)), timeout=30)
     finally:

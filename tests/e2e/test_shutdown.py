@@ -18,7 +18,6 @@ from tests.integration.autopay import events as autopay_events
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.support import ServiceProcess, TopicReader, eventually, publish
 
-FAST_GROUPS = {"KAFKA_SESSION_TIMEOUT_MS": "2000"}
 GRACE_SECONDS = 10
 
 
@@ -48,7 +47,7 @@ async def test_settings_stopped_by_sigterm_exits_0_with_the_saved_change_publish
 async def test_autopay_stopped_by_sigterm_exits_0_with_its_offsets_committed(config):
     event = autopay_events.payment_method_added("m", "c", box=True)
     await publish(config, autopay_events.settings_changed("m", 1), event)
-    service = ServiceProcess("autopay", config, free_port(), **FAST_GROUPS).start()
+    service = ServiceProcess("autopay", config, free_port()).start()
     try:
         await service.wait_ready()
         async with TopicReader(config, AUTOPAY_CHOICE_RECORDED_TOPIC) as reader:
@@ -62,9 +61,7 @@ async def test_autopay_stopped_by_sigterm_exits_0_with_its_offsets_committed(con
 async def test_notifier_stopped_by_sigterm_exits_0_with_its_email_marked_sent(config, smtp_server):
     merchant = unique("m")
     await publish(config, settings_changed(merchant, ["a@x.example"]), choice_recorded(merchant))
-    service = ServiceProcess(
-        "notifier", config, free_port(), SMTP_URL=smtp_server.url, **FAST_GROUPS
-    ).start()
+    service = ServiceProcess("notifier", config, free_port(), SMTP_URL=smtp_server.url).start()
     try:
         await service.wait_ready()
         await eventually(smtp_server.received, timeout=30)
