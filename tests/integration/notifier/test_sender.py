@@ -115,7 +115,9 @@ async def test_two_senders_sharing_the_queue_send_each_email_once(pool):
     await service.project_settings(pool, [settings_changed(merchant, addresses)])
     await service.ChoiceRecorder(pool)([choice_recorded(merchant) for _ in range(30)])
     first, second = FakeMailer(), FakeMailer()
-    senders = [Sender(pool, mailer, mail_from="n@p.example") for mailer in (first, second)]
+    senders = [
+        Sender(pool, mailer, mail_from="n@p.example", batch_size=20) for mailer in (first, second)
+    ]
 
     async def drain(sender):
         while await sender.send_due():
