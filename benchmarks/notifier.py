@@ -31,6 +31,7 @@ from services.common.kafka import create_topics
 from services.notifier import app as notifier_app
 from services.notifier import service
 from services.notifier.mailer import SmtpMailer, SmtpSettings
+from services.notifier.sender import Sender
 from tests.infrastructure import (
     fresh_database,
     idempotent_producers,
@@ -76,7 +77,7 @@ async def sender_throughput(config: Config, accepted, emails: int) -> float:
         for start in range(0, emails, 1000):
             await recorder([choice_recorded(merchant) for _ in range(min(1000, emails - start))])
         mailer = SmtpMailer(SmtpSettings.from_url(config.smtp_url, timeout=10))
-        sender = service.Sender(pool, mailer, mail_from=config.mail_from)
+        sender = Sender(pool, mailer, mail_from=config.mail_from)
         before = accepted.value
         started = time.monotonic()
         while await sender.send_due():

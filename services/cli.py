@@ -79,9 +79,13 @@ def _run(args: argparse.Namespace) -> None:
             port=config.port_for(args.service),
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=config.shutdown_grace_seconds,
         )
     )
+    # uvicorn re-raises the stop signal once it has shut down, with the handler it found: so
+    # that a clean stop exits 0 rather than dying of SIGTERM, the handler it finds ignores it.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
     server.run()
 
 

@@ -1,5 +1,6 @@
 """A real SMTP server for tests, with switches to make it fail like real ones do."""
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -22,6 +23,8 @@ class SmtpServer:
     temporary_failures: int = 0
     # Recipients refused for good (550).
     refused_recipients: set[str] = field(default_factory=set)
+    # Seconds to wait before answering each DATA command: a slow server.
+    delay: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -55,6 +58,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self._server.delay)
         with self._server._lock:
             if self._server.temporary_failures > 0:
                 self._server.temporary_failures -= 1

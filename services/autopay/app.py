@@ -6,9 +6,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.autopay import http, subscribers
-from services.autopay.repository import SCHEMA
+from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
-from services.common import outbox
+from services.common import outbox, retention
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
@@ -38,7 +38,10 @@ def create_app(config: Config) -> FastAPI:
             relay = outbox.OutboxRelay(
                 infra.pool, SCHEMA, infra.producer, config.topic, min_age=RELAY_MIN_AGE_SECONDS
             )
-            async with background(relay.run(), publisher.run()):
+            purge = retention.purge_periodically(
+                infra.pool, [purge_processed_events], retention=config.dedupe_retention
+            )
+            async with background(relay.run(), publisher.run(), purge):
                 await broker.start()
                 try:
                     yield

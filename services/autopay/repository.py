@@ -107,6 +107,26 @@ async def already_processed(connection: asyncpg.Connection, event_ids: list[str]
     return {row["event_id"] for row in rows}
 
 
+async def purge_processed_events(
+    connection: asyncpg.Connection, before: datetime, limit: int
+) -> int:
+    """Forget up to `limit` input ids processed before `before`; return how many."""
+    status = await connection.execute(
+        f"""
+        DELETE FROM {SCHEMA}.processed_events WHERE event_id IN (
+            SELECT event_id FROM {SCHEMA}.processed_events
+            WHERE processed_at < $1
+            ORDER BY processed_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        )
+        """,
+        before,
+        limit,
+    )
+    return int(status.rpartition(" ")[2])
+
+
 async def record_decisions(
     connection: asyncpg.Connection,
     event_ids: Sequence[str],

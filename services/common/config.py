@@ -1,5 +1,6 @@
 """The one configuration class: every process builds it once, from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -32,11 +33,16 @@ class Config(BaseSettings):
 
     database_url: str = "postgresql://postgres@localhost:5432/postgres"
     database_pool_size: int = Field(default=10, ge=1)
+    # How long the ids of handled events are kept for dedupe: longer than the topics' retention,
+    # so that a replay of anything still on a topic changes nothing.
+    dedupe_retention_days: int = Field(default=30, ge=1)
 
     smtp_url: str | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     mail_from: str = "Portal AutoPay <no-reply@portal-autopay.localhost>"
     mail_outbox_dir: Path = Path("var/mail")
+    # How long an email that keeps failing temporarily is retried before it is given up.
+    notifier_give_up_after: timedelta = Field(default=timedelta(days=3), gt=timedelta(0))
 
     http_host: str = "127.0.0.1"
     # None means the service's own default port (DEFAULT_HTTP_PORTS).
@@ -49,12 +55,20 @@ class Config(BaseSettings):
     # long, even when records arrive sooner.
     autopay_fetch_max_wait_ms: int = Field(default=5, ge=0)
 
+    # How long a stopping service may take to finish the work in hand (HTTP requests, the
+    # email being sent) before it lets go of it.
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def dedupe_retention(self) -> timedelta:
+        return timedelta(days=self.dedupe_retention_days)
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"

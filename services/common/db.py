@@ -61,44 +61,87 @@ async def create_pool(database_url: str, *, size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(database_url, min_size=1, max_size=size, command_timeout=30)
 
 
+class MigrationChanged(Exception):
+    """An applied migration's file no longer has the content that was applied."""
+
+
 async def migrate(pool: asyncpg.Pool, schema: str, *directories: Path) -> list[str]:
     """Apply the `NNNN_*.sql` files of `directories` not yet recorded in `<schema>.migrations`.
 
     Files run in the order of their names, across directories (shared pieces such as the
     outbox are numbered 0000 so they come first).
 
-    Each file runs in its own transaction with its record, so a failure leaves nothing half
-    applied. An advisory lock per schema makes instances that start at once take turns: the
-    second finds everything applied. Returns the names it applied.
+    Each file runs in its own transaction with its record and checksum, so a failure leaves
+    nothing half applied. An applied file whose content changed raises `MigrationChanged`
+    before anything runs: its edit would otherwise never reach this database. Records made
+    before checksums were kept take the file's checksum on first sight. An advisory lock per
+    schema makes instances that start at once take turns: the second finds everything
+    applied. Returns the names it applied.
     """
+    files = sorted(
+        (path for folder in directories for path in folder.glob("[0-9]*_*.sql")),
+        key=lambda path: path.name,
+    )
     applied: list[str] = []
     async with pool.acquire() as connection:
         lock_key = advisory_lock_key(f"migrations:{schema}")
         await connection.execute("SELECT pg_advisory_lock($1)", lock_key)
         try:
-            await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            await connection.execute(
-                f'CREATE TABLE IF NOT EXISTS "{schema}".migrations ('
-                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {
-                row["name"]
-                for row in await connection.fetch(f'SELECT name FROM "{schema}".migrations')
-            }
-            files = [path for folder in directories for path in folder.glob("[0-9]*_*.sql")]
-            for path in sorted(files, key=lambda path: path.name):
+            done = await _applied_checksums(connection, schema)
+            await _check_unchanged(connection, schema, files, done)
+            for path in files:
                 if path.name in done:
                     continue
                 async with connection.transaction():
                     await connection.execute(f'SET LOCAL search_path TO "{schema}"')
                     await connection.execute(path.read_text())
                     await connection.execute(
-                        f'INSERT INTO "{schema}".migrations (name) VALUES ($1)', path.name
+                        f'INSERT INTO "{schema}".migrations (name, checksum) VALUES ($1, $2)',
+                        path.name,
+                        checksum(path),
                     )
                 applied.append(path.name)
         finally:
             await connection.execute("SELECT pg_advisory_unlock($1)", lock_key)
     return applied
+
+
+def checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def _applied_checksums(connection: asyncpg.Connection, schema: str) -> dict[str, str | None]:
+    """The applied migrations' names and checksums (None: applied before checksums)."""
+    await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    await connection.execute(
+        f'CREATE TABLE IF NOT EXISTS "{schema}".migrations ('
+        " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    await connection.execute(
+        f'ALTER TABLE "{schema}".migrations ADD COLUMN IF NOT EXISTS checksum text'
+    )
+    rows = await connection.fetch(f'SELECT name, checksum FROM "{schema}".migrations')
+    return {row["name"]: row["checksum"] for row in rows}
+
+
+async def _check_unchanged(
+    connection: asyncpg.Connection, schema: str, files: list[Path], done: dict[str, str | None]
+) -> None:
+    for path in files:
+        if path.name not in done:
+            continue
+        recorded, current = done[path.name], checksum(path)
+        if recorded is None:
+            await connection.execute(
+                f'UPDATE "{schema}".migrations SET checksum = $2 WHERE name = $1',
+                path.name,
+                current,
+            )
+        elif recorded != current:
+            raise MigrationChanged(
+                f"migration {path} was edited after it was applied to schema {schema!r}:"
+                " put the change in a new migration file and restore this one"
+            )
 
 
 def advisory_lock_key(name: str) -> int:

@@ -7,12 +7,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.common import retention
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
-from services.notifier import service, subscribers
+from services.notifier import repository, service, subscribers
+from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import make_mailer
+from services.notifier.sender import Sender
 
 SCHEMA = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,7 +35,12 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 timeout=config.smtp_timeout_seconds,
                 outbox_dir=config.mail_outbox_dir,
             )
-            sender = service.Sender(infra.pool, mailer, mail_from=config.mail_from)
+            sender = Sender(
+                infra.pool,
+                mailer,
+                mail_from=config.mail_from,
+                retry=RetryPolicy(give_up_after=config.notifier_give_up_after),
+            )
             # One broker per consumer group: a broker starts its subscribers one after the
             # other, and each group join takes seconds; two brokers join at the same time.
             settings_broker, choices_broker = consumer_broker(config), consumer_broker(config)
@@ -51,12 +59,19 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 group_id=choices_group,
             )
             try:
-                async with background(sender.run()):
+                purge = retention.purge_periodically(
+                    infra.pool, [repository.purge_choices], retention=config.dedupe_retention
+                )
+                async with background(sender.run(), purge):
                     await asyncio.gather(settings_broker.start(), choices_broker.start())
                     try:
                         yield
                     finally:
-                        await asyncio.gather(settings_broker.stop(), choices_broker.stop())
+                        await asyncio.gather(
+                            settings_broker.stop(),
+                            choices_broker.stop(),
+                            sender.stop(grace=config.shutdown_grace_seconds),
+                        )
             finally:
                 await mailer.close()
 

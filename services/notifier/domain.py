@@ -161,16 +161,21 @@ def message_id(event_id: str, recipient: str, domain: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential back-off per email, so one failing address waits alone."""
+    """Capped exponential back-off per email (one failing address waits alone), for as long
+    as `give_up_after` from when the email was queued: an outage or a wrong SMTP_URL over a
+    weekend delays the emails, it does not lose them."""
 
     first: timedelta = timedelta(seconds=1)
     factor: float = 2.0
     longest: timedelta = timedelta(minutes=15)
-    max_attempts: int = 20
+    give_up_after: timedelta = timedelta(days=3)
 
     def delay(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt (1, 2, …)."""
-        return min(self.first * self.factor ** (attempts - 1), self.longest)
+        # A capped exponent: factor ** n would overflow after a few hundred attempts, and the
+        # delay is at `longest` long before.
+        seconds = self.first.total_seconds() * self.factor ** min(attempts - 1, 64)
+        return timedelta(seconds=min(seconds, self.longest.total_seconds()))
 
-    def gives_up(self, attempts: int) -> bool:
-        return attempts >= self.max_attempts
+    def gives_up(self, queued_at: datetime, now: datetime) -> bool:
+        return now - queued_at >= self.give_up_after

@@ -33,7 +33,6 @@ class EmailRow:
     template: str
     locale: str
     facts: dict
-    attempts: int = 0
 
 
 async def save_recipients(
@@ -116,62 +115,27 @@ async def add_emails(connection: asyncpg.Connection, rows: Sequence[EmailRow]) -
     await connection.execute("SELECT pg_notify($1, '')", EMAILS_CHANNEL)
 
 
-async def claim_due(connection: asyncpg.Connection, limit: int) -> list[EmailRow]:
-    """Lock up to `limit` pending emails that are due; other senders skip them."""
-    rows = await connection.fetch(
+async def purge_choices(connection: asyncpg.Connection, before: datetime, limit: int) -> int:
+    """Forget up to `limit` choices recorded before `before`, with their emails; a choice
+    with an email still pending is kept. Returns how many choices went."""
+    status = await connection.execute(
         """
-        SELECT event_id, recipient, template, locale, facts, attempts FROM notifier.emails
-        WHERE status = 'pending' AND next_attempt_at <= now()
-        ORDER BY next_attempt_at
-        LIMIT $1
-        FOR UPDATE SKIP LOCKED
+        WITH old AS (
+            SELECT event_id FROM notifier.choices AS c
+            WHERE recorded_at < $1 AND NOT EXISTS (
+                SELECT FROM notifier.emails AS e
+                WHERE e.event_id = c.event_id AND e.status = 'pending'
+            )
+            ORDER BY recorded_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        ),
+        emails AS (
+            DELETE FROM notifier.emails AS e USING old WHERE e.event_id = old.event_id
+        )
+        DELETE FROM notifier.choices AS c USING old WHERE c.event_id = old.event_id
         """,
+        before,
         limit,
     )
-    return [
-        EmailRow(
-            event_id=row["event_id"],
-            recipient=row["recipient"],
-            template=row["template"],
-            locale=row["locale"],
-            facts=json.loads(row["facts"]),
-            attempts=row["attempts"],
-        )
-        for row in rows
-    ]
-
-
-async def mark_sent(connection: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> None:
-    await connection.execute(
-        """
-        UPDATE notifier.emails AS e
-        SET status = 'sent', attempts = e.attempts + 1, sent_at = now(), last_error = NULL
-        FROM unnest($1::text[], $2::text[]) AS k (event_id, recipient)
-        WHERE e.event_id = k.event_id AND e.recipient = k.recipient
-        """,
-        [event_id for event_id, _ in keys],
-        [recipient for _, recipient in keys],
-    )
-
-
-async def mark_failed(
-    connection: asyncpg.Connection,
-    failures: Sequence[tuple[str, str, str, datetime | None]],
-) -> None:
-    """(event_id, recipient, error, retry_at): retry at that time, or never when None."""
-    await connection.execute(
-        """
-        UPDATE notifier.emails AS e
-        SET status = CASE WHEN f.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
-            attempts = e.attempts + 1,
-            next_attempt_at = coalesce(f.retry_at, e.next_attempt_at),
-            last_error = f.error
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-            AS f (event_id, recipient, error, retry_at)
-        WHERE e.event_id = f.event_id AND e.recipient = f.recipient
-        """,
-        [failure[0] for failure in failures],
-        [failure[1] for failure in failures],
-        [failure[2][:2000] for failure in failures],
-        [failure[3] for failure in failures],
-    )
+    return int(status.rpartition(" ")[2])

@@ -1,40 +1,26 @@
-"""The notifier's use-cases: project recipients, record choices, send the queued emails."""
+"""The notifier's use-cases: project recipients, record choices (the sender is in sender.py)."""
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parseaddr
 
 import asyncpg
 
 from services.common.contract import AutopayChoiceRecorded, PortalSettingsChanged
-from services.common.db import TRANSIENT_DB_ERRORS
 from services.common.envelope import CloudEvent
-from services.notifier import repository
+from services.notifier import email_queue, repository
 from services.notifier.domain import (
-    EmailFacts,
     Outcome,
-    RetryPolicy,
-    Template,
     email_facts,
     merchants_behind,
-    message_id,
     outcome_for,
     settings_needed,
     template_for,
 )
-from services.notifier.mailer import Mailer, PermanentFailure, TemporaryFailure
-from services.notifier.mime import build
-from services.notifier.rendering import Renderer
 from services.notifier.repository import ChoiceRow, EmailRow, Recipients
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RETRY = RetryPolicy()
 
 
 async def project_settings(
@@ -143,123 +129,11 @@ def _email_rows(event: CloudEvent[AutopayChoiceRecorded], recipients: Recipients
     ]
 
 
-class Sender:
-    """Sends queued emails: due rows are locked, sent concurrently, and marked in one go.
+async def retry_failed(pool: asyncpg.Pool, event_ids: list[str] | None) -> int:
+    """Queue given-up emails again (those of `event_ids`, or all); return how many.
 
-    Several senders (instances) share the queue: `FOR UPDATE SKIP LOCKED` gives each row to
-    one of them. A crash after sending and before marking resends with the same Message-ID.
+    They keep their Message-ID (derived from the event and the recipient), and a sender
+    takes each once, as any queued email.
     """
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        mailer: Mailer,
-        *,
-        mail_from: str,
-        renderer: Renderer | None = None,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        batch_size: int = 200,
-        poll_interval: float = 1.0,
-    ) -> None:
-        self._pool = pool
-        self._mailer = mailer
-        self._mail_from = mail_from
-        self._domain = parseaddr(mail_from)[1].rpartition("@")[2] or "portal-autopay.localhost"
-        self._renderer = renderer or Renderer()
-        self._retry = retry
-        self._batch_size = batch_size
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
-
-    async def send_due(self) -> int:
-        """Send one batch of due emails; return how many were attempted."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            rows = await repository.claim_due(connection, self._batch_size)
-            if not rows:
-                return 0
-            errors = await asyncio.gather(*(self._send(row) for row in rows))
-            now = datetime.now(UTC)
-            outcomes = list(zip(rows, errors, strict=True))
-            sent = [(row.event_id, row.recipient) for row, error in outcomes if error is None]
-            failed = [
-                (row.event_id, row.recipient, error.message, self._retry_at(row, error, now))
-                for row, error in outcomes
-                if error is not None
-            ]
-            if sent:
-                await repository.mark_sent(connection, sent)
-            if failed:
-                await repository.mark_failed(connection, failed)
-        return len(rows)
-
-    async def run(self) -> None:
-        """Send until cancelled: woken by NOTIFY when emails are queued, else by a poll."""
-        while True:
-            try:
-                async with self._listening() as listener:
-                    while not listener.is_closed():
-                        self._wake.clear()
-                        while await self.send_due() == self._batch_size:
-                            pass
-                        await self._idle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("email sender failed; retrying")
-                await asyncio.sleep(self._poll_interval)
-
-    def _retry_at(self, row: EmailRow, error: "SendError", now: datetime) -> datetime | None:
-        attempts = row.attempts + 1
-        if error.permanent or self._retry.gives_up(attempts):
-            return None
-        return now + self._retry.delay(attempts)
-
-    async def _idle(self) -> None:
-        # Retries fall due without a NOTIFY: the poll finds them (at most poll_interval late).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
-
-    @contextlib.asynccontextmanager
-    async def _listening(self):
-        connection = await self._pool.acquire()
-        try:
-            await connection.add_listener(repository.EMAILS_CHANNEL, self._on_notify)
-            yield connection
-        finally:
-            with contextlib.suppress(*TRANSIENT_DB_ERRORS):
-                await connection.remove_listener(repository.EMAILS_CHANNEL, self._on_notify)
-            await self._pool.release(connection)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
-
-    async def _send(self, row: EmailRow) -> "SendError | None":
-        try:
-            rendered = self._renderer.render(
-                Template(row.template), row.locale, EmailFacts.from_json(row.facts)
-            )
-            await self._mailer.send(
-                build(
-                    rendered,
-                    sender=self._mail_from,
-                    recipient=row.recipient,
-                    message_id=message_id(row.event_id, row.recipient, self._domain),
-                    date=datetime.now(UTC),
-                )
-            )
-        except PermanentFailure as error:
-            log.warning("email %s to %s refused for good: %s", row.event_id, row.recipient, error)
-            return SendError(permanent=True, message=str(error))
-        except TemporaryFailure as error:
-            log.info("email %s to %s failed, will retry: %s", row.event_id, row.recipient, error)
-            return SendError(permanent=False, message=str(error))
-        except Exception as error:
-            log.exception("email %s to %s could not be sent", row.event_id, row.recipient)
-            return SendError(permanent=False, message=repr(error))
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class SendError:
-    permanent: bool
-    message: str
+    async with pool.acquire() as connection, connection.transaction():
+        return await email_queue.requeue_failed(connection, event_ids)

@@ -3,8 +3,6 @@
 import contextlib
 import json
 
-import pytest
-
 from services.common.contract import (
     AUTOPAY_CHOICE_RECORDED_TOPIC,
     NOTIFIER_DLQ_TOPIC,
@@ -15,11 +13,6 @@ from services.notifier.app import create_app
 from services.notifier.subscribers import groups
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.support import TopicReader, eventually, header, producer, publish, publish_raw
-
-
-@pytest.fixture
-def notifier_config(config, smtp_server):
-    return config.model_copy(update={"smtp_url": smtp_server.url})
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ from services.common.contract import PaymentMethod
 from services.notifier import app, service
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import SmtpMailer, SmtpSettings
+from services.notifier.sender import Sender
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.support import eventually, migrated_pool
 
@@ -31,10 +32,10 @@ async def mailer(smtp_server):
 
 @pytest.fixture
 def sender(pool, mailer):
-    return service.Sender(pool, mailer, mail_from=MAIL_FROM, retry=FAST_RETRY)
+    return Sender(pool, mailer, mail_from=MAIL_FROM, retry=FAST_RETRY)
 
 
-async def send_all(sender: service.Sender) -> None:
+async def send_all(sender: Sender) -> None:
     while await sender.send_due():
         pass
 
@@ -231,7 +232,7 @@ async def test_a_mail_server_that_cannot_be_reached_leaves_the_email_pending_for
     event = choice_recorded(merchant)
     await service.ChoiceRecorder(pool)([event])
     unreachable = SmtpMailer(SmtpSettings.from_url("smtp://127.0.0.1:9", timeout=1))
-    sender = service.Sender(pool, unreachable, mail_from=MAIL_FROM)
+    sender = Sender(pool, unreachable, mail_from=MAIL_FROM)
 
     await sender.send_due()
 

@@ -1,6 +1,6 @@
 """The notifier's rules, as tables."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -116,8 +116,14 @@ def test_only_choices_that_send_an_email_wait_for_their_settings_version():
     assert merchants_behind({"m4": 1}, {}) == ["m4"]
 
 
-def test_retries_back_off_exponentially_up_to_a_ceiling_and_then_give_up():
-    policy = RetryPolicy(first=timedelta(seconds=1), longest=timedelta(seconds=30), max_attempts=10)
+def test_retries_back_off_exponentially_up_to_a_ceiling_however_many_attempts_failed():
+    policy = RetryPolicy(first=timedelta(seconds=1), longest=timedelta(seconds=30))
     assert [policy.delay(n).total_seconds() for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
-    assert not policy.gives_up(9)
-    assert policy.gives_up(10)
+    assert policy.delay(5000) == timedelta(seconds=30)
+
+
+def test_retries_give_up_once_the_email_was_queued_give_up_after_ago():
+    policy = RetryPolicy(give_up_after=timedelta(days=3))
+    queued = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    assert not policy.gives_up(queued, queued + timedelta(days=3) - timedelta(seconds=1))
+    assert policy.gives_up(queued, queued + timedelta(days=3))
