@@ -3,12 +3,24 @@
 Other platform services rely on these shapes; `portal-autopay schemas export` publishes them
 to `schemas/` as JSON Schema and AsyncAPI, and a test fails when the files drift from here.
 Rules that hold for every model: unknown fields are ignored (forward compatibility), missing
-or ill-typed required fields are invalid (strict types: "true" is not a boolean).
+or ill-typed required fields are invalid (strict types: "true" is not a boolean). Every rule
+is one the exported JSON Schema states too, so the schema and the models judge alike.
 """
 
-from typing import Annotated, Literal
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError, core_schema
 
 SPEC_VERSION = "1.0"
 
@@ -26,10 +38,86 @@ ALL_TOPICS = (
     NOTIFIER_DLQ_TOPIC,
 )
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Refuses a string holding any character of `characters` (a regex character class).
+
+    Exported as `"not": {"pattern": characters}`: an unanchored search means the same in
+    every regex dialect (ECMA-262, Python's `re`, Rust's), whereas `^…$` does not (Python's
+    `$`, which the `jsonschema` package uses, also matches before a final newline).
+    """
+
+    characters: str
+    rule: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        found, rule = re.compile(self.characters).search, self.rule
+
+        def check(value: str) -> str:
+            if found(value):
+                # The rule, never the value: it may be a card number or a NUL byte.
+                raise PydanticCustomError("forbidden_character", rule)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return handler(schema) | {"not": {"pattern": self.characters}}
+
+
+# C0, DEL and C1: NUL cannot be stored in jsonb, CR/LF would break a line of an email.
+NO_CONTROL_CHARACTERS = Refuse(
+    r"[\u0000-\u001f\u007f-\u009f]",
+    "must not contain control characters (U+0000–U+001F, U+007F–U+009F)",
+)
+
+
+def text(max_length: int) -> Any:
+    """Free text of 1 to `max_length` characters, without control characters."""
+    return Annotated[
+        str, StringConstraints(min_length=1, max_length=max_length), NO_CONTROL_CHARACTERS
+    ]
+
+
+def _whole(value: object) -> object:
+    # JSON has one kind of number: 1.0 is the integer 1 for JSON Schema, and so for us.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Versions are stored in PostgreSQL `integer` (int4) columns.
+INT4_MAX = 2**31 - 1
+Version = Annotated[int, Field(ge=1, le=INT4_MAX), BeforeValidator(_whole)]
+VersionOrDefaults = Annotated[int, Field(ge=0, le=INT4_MAX), BeforeValidator(_whole)]
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    Refuse(r"[^A-Za-z0-9_-]", "must contain only A-Z a-z 0-9 _ -"),
+]
+# Exactly four digits: an event carrying a full card number is rejected, never stored.
+Last4 = Annotated[
+    str, StringConstraints(min_length=4, max_length=4), Refuse(r"[^0-9]", "must be digits")
+]
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# ASCII only: an address we can hand to any SMTP server (no SMTPUTF8); an internationalised
+# domain is written in its xn-- form.
+EmailAddress = Annotated[
+    str,
+    StringConstraints(max_length=254, pattern=rf"^{_ATOM}(\.{_ATOM})*@{_LABEL}(\.{_LABEL})+$"),
+    Refuse(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]", "must be an ASCII email address"),
+]
 Locale = Literal["en", "fr"]
 Channel = Literal["customer_portal", "payment_link", "merchant_dashboard", "api"]
-CustomerName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+CustomerName = text(200)
+Brand = text(40)
+Actor = text(200)
+EventId = text(200)
 
 
 class ContractModel(BaseModel):
@@ -66,7 +154,7 @@ DEFAULT_PORTAL_SETTINGS = PortalSettings(
 class Notification(ContractModel):
     """Who receives the merchant's emails, and in which language."""
 
-    emails: list[EmailStr] = Field(max_length=10)
+    emails: list[EmailAddress] = Field(max_length=10)
     locale: Locale
 
 
@@ -76,20 +164,19 @@ DEFAULT_NOTIFICATION = Notification(emails=[], locale="en")
 class PaymentMethod(ContractModel):
     id: Identifier
     type: Literal["card", "bank_account"]
-    brand: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
-    # Exactly four digits: an event carrying a full card number is rejected, never stored.
-    last4: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+    brand: Brand | None = None
+    last4: Last4
 
 
 class PortalSettingsChanged(ContractModel):
     """Published by settings on every new version of a merchant's portal settings."""
 
     merchant_id: Identifier
-    version: int = Field(ge=1, description="Per merchant: 1, 2, 3…")
+    version: Version = Field(description="Per merchant: 1, 2, 3…")
     settings: PortalSettings
     notification: Notification
     previous: PortalSettings | None = Field(description="The settings before, or null.")
-    changed_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    changed_by: Actor
 
 
 class PaymentMethodAdded(ContractModel):
@@ -104,8 +191,8 @@ class PaymentMethodAdded(ContractModel):
         default=None,
         description="The checkbox as the customer submitted it; null when no box was shown.",
     )
-    portal_settings_version: int | None = Field(
-        default=None, ge=0, description="The settings version the portal page was rendered with."
+    portal_settings_version: VersionOrDefaults | None = Field(
+        default=None, description="The settings version the portal page was rendered with."
     )
 
 
@@ -122,10 +209,8 @@ class AutopayChoiceRecorded(ContractModel):
     box_default_checked: bool | None = Field(
         description="The box's default state when the customer decided; null otherwise."
     )
-    settings_version: int = Field(ge=0, description="0 = the defaults.")
-    caused_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        description="The id of the PaymentMethodAdded event."
-    )
+    settings_version: VersionOrDefaults = Field(description="0 = the defaults.")
+    caused_by: EventId = Field(description="The id of the PaymentMethodAdded event.")
 
 
 EVENT_TOPICS: dict[type[ContractModel], str] = {

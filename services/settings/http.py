@@ -23,9 +23,7 @@ MAX_PAGE = 100
 # Versions are PostgreSQL integers: a larger number in a URL is malformed, not a server error.
 MAX_VERSION = 2**31 - 1
 
-MerchantId = Annotated[
-    str, Path(pattern=Identifier.__metadata__[0].pattern, description="1–64 of A-Z a-z 0-9 _ -")
-]
+MerchantId = Annotated[Identifier, Path(description="1–64 of A-Z a-z 0-9 _ -")]
 
 
 async def actor(

@@ -60,6 +60,12 @@ async def _version_conflict(_: Request, error: Exception) -> JSONResponse:
     return response
 
 
+# Addresses are ASCII so that any SMTP server takes them (no SMTPUTF8 needed).
+NOT_AN_ADDRESS = (
+    "not an address we can send to: ASCII only, like name@example.com "
+    "(write an internationalised domain in its xn-- form)"
+)
+
 _MALFORMED = {
     "path": ("invalid_merchant_id", "the merchant id must be 1–64 of A-Z a-z 0-9 _ -"),
     "query": ("invalid_query", "a query parameter is out of range or not a number"),
@@ -96,8 +102,8 @@ def _field_problem(problem: dict[str, Any]) -> dict[str, str]:
         reason = "missing_field"
     elif kind.endswith("_type"):
         reason = "wrong_type"
-    elif kind == "value_error" and "emails" in path:
-        reason = "invalid_email"
+    elif path[-2:-1] == ["emails"]:
+        return {"field": ".".join(path), "reason": "invalid_email", "message": NOT_AN_ADDRESS}
     elif kind == "literal_error" and path[-1:] == ["locale"]:
         reason = "unsupported_locale"
     elif kind == "too_long":
