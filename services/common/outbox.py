@@ -243,6 +243,8 @@ _RELAY_CLAIM = """
     WHERE NOT EXISTS (
         SELECT FROM "{schema}".outbox AS older
         WHERE older.key = locked.key AND older.id < locked.id
+          -- Implied, but it lets PostgreSQL read only the head of the outbox.
+          AND older.id < (SELECT max(id) FROM locked)
           AND older.id NOT IN (SELECT id FROM locked))
     ORDER BY id
 """
