@@ -1,22 +1,24 @@
 """The publisher and the relay never publish the same outbox row, and keep each key's order.
 
-The broker is one of the test's own, so that it can be paused (SIGSTOP) past the relay's
-delay while the publisher has records in flight, without disturbing other tests.
+The slow broker is one of the test's own, of the run's engine, so that it can be paused
+(SIGSTOP) past the relay's delay while the publisher has records in flight, without
+disturbing other tests.
 """
 
 import asyncio
 import collections
 import contextlib
+import functools
 import json
-import os
 import signal
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from services.common import embedded, kafka, outbox
+from services.common import apache_kafka, embedded, kafka, outbox
 from services.common.contract import PAYMENT_METHOD_ADDED_TOPIC
 from services.common.kafka import create_topics
+from tests.infrastructure import kafka_kind
 from tests.integration.autopay.events import payment_method_added
 from tests.support import TopicReader, eventually, header, migrated_pool
 
@@ -26,21 +28,25 @@ RELAY_DELAY = 0.5
 
 
 @pytest.fixture
-def private_broker(tmp_path):
-    port = embedded.free_port()
-    process = embedded.start_broker(port, tmp_path / "broker.log")
-    yield process, f"127.0.0.1:{port}"
-    os.kill(process.pid, signal.SIGCONT)
-    embedded.stop_process(process)
+def pausable_broker(tmp_path):
+    """A broker of this run's engine, of this test's own: (its address, its process)."""
+    if kafka_kind() == "embedded":
+        port = embedded.free_port()
+        process = embedded.start_broker(port, tmp_path / "broker.log")
+        address, stop = f"127.0.0.1:{port}", functools.partial(embedded.stop_process, process)
+    else:
+        cluster = apache_kafka.Cluster(tmp_path, 1)
+        cluster.start()
+        process, address, stop = cluster.nodes[0].process, cluster.bootstrap_servers, cluster.stop
+    yield address, process
+    process.send_signal(signal.SIGCONT)
+    stop()
 
 
 @pytest.fixture
-async def private_config(config, private_broker):
-    _, url = private_broker
-    # The embedded broker refuses idempotent producers.
-    private = config.model_copy(
-        update={"kafka_bootstrap_servers": url, "kafka_enable_idempotence": False}
-    )
+async def private_config(config, pausable_broker):
+    address, _ = pausable_broker
+    private = config.model_copy(update={"kafka_bootstrap_servers": address})
     await create_topics(private)
     return private
 
@@ -53,11 +59,11 @@ async def pool(config):
 
 @contextlib.contextmanager
 def paused(process):
-    os.kill(process.pid, signal.SIGSTOP)
+    process.send_signal(signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(process.pid, signal.SIGCONT)
+        process.send_signal(signal.SIGCONT)
 
 
 @contextlib.asynccontextmanager
@@ -106,9 +112,9 @@ async def published_once_in_order(pool, config, events) -> None:
 
 
 async def test_a_broker_paused_past_the_relay_delay_gets_each_outbox_record_once_in_order(
-    private_config, private_broker, pool
+    private_config, pausable_broker, pool
 ):
-    process, _ = private_broker
+    _, process = pausable_broker
     producer = kafka.make_producer(private_config)
     await producer.start()
     try:
@@ -142,15 +148,10 @@ class FailsOnce:
 
 
 async def test_after_a_failed_publish_a_customers_later_events_wait_for_the_relay(
-    private_config, pool
+    config, kafka_producer, pool
 ):
-    producer = kafka.make_producer(private_config)
-    await producer.start()
-    try:
-        async with publisher_and_relay(pool, private_config, FailsOnce(producer)) as publisher:
-            events = await commit_and_submit(pool, publisher, rounds=1)
-            await publisher.drain()
-            events += await commit_and_submit(pool, publisher, rounds=3)
-            await published_once_in_order(pool, private_config, events)
-    finally:
-        await producer.stop()
+    async with publisher_and_relay(pool, config, FailsOnce(kafka_producer)) as publisher:
+        events = await commit_and_submit(pool, publisher, rounds=1)
+        await publisher.drain()
+        events += await commit_and_submit(pool, publisher, rounds=3)
+        await published_once_in_order(pool, config, events)
