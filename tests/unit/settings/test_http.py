@@ -259,3 +259,10 @@ async def test_an_internationalised_domain_in_its_ascii_form_is_accepted(client)
     response = await client.patch(URL, json={"notification": {"emails": emails}})
     assert response.status_code == 200
     assert response.json()["notification"]["emails"] == emails
+
+
+async def test_an_actor_with_a_control_character_is_a_400_not_a_failed_save(client, store):
+    response = await client.put(URL, json=DOCUMENT, headers={"X-Actor": "ada\tlovelace"})
+    assert response.status_code == 400
+    assert response.json()["reason"] == "invalid_header"
+    assert store.versions == {} and store.outbox == []
