@@ -94,4 +94,5 @@ EmailAddress = Annotated[
 CustomerName = text(200)
 Brand = text(40)
 Actor = text(200)
-EventId = text(200)
+# Any id the CloudEvents envelope accepts (services/common/envelope.py).
+EventId = text(400)

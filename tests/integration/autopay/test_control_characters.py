@@ -60,3 +60,27 @@ async def test_nul_or_a_line_break_in_a_string_field_dead_letters_the_event_at_a
     for error in errors.values():
         assert "control character" in error
         assert "\x00" not in error and "Bcc" not in error and "Vi" not in error
+
+
+async def test_an_event_id_with_a_control_character_is_dead_lettered_and_a_long_one_decided(
+    config,
+):
+    tab_in_id = payment_method_added("m", "tab", box=True)
+    tab_in_id.id = "evt\t1"
+    long_id = payment_method_added("m", "long", box=True)
+    long_id.id = "e" * 400
+    after = payment_method_added("m", "after", box=True)
+    async with (
+        autopay_in_process(config),
+        TopicReader(config, AUTOPAY_CHOICE_RECORDED_TOPIC) as choices,
+        TopicReader(config, AUTOPAY_DLQ_TOPIC) as dead,
+        producer(config) as client,
+    ):
+        await publish(config, tab_in_id, long_id, after, client=client)
+        [dead_letter] = await dead.wait_for(1)
+        await choices.wait_for(2)
+        decided = choices_by_cause(await choices.settle())
+
+    assert set(decided) == {long_id.id, after.id}
+    assert dead_letter.key == b"m:tab"
+    assert "id: must not contain control characters" in header(dead_letter, "dlq_error")
