@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.settings.domain import VersionConflict
+from services.settings.domain import InvalidContent, VersionConflict
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class ApiError(Exception):
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(VersionConflict, _version_conflict)
+    app.add_exception_handler(InvalidContent, _invalid_content)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for error in TRANSIENT_DB_ERRORS:
         app.add_exception_handler(error, _unavailable)
@@ -66,6 +67,12 @@ NOT_AN_ADDRESS = (
     "(write an internationalised domain in its xn-- form)"
 )
 
+
+async def _invalid_content(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, InvalidContent)
+    return _invalid_settings(error.problems)
+
+
 _MALFORMED = {
     "path": ("invalid_merchant_id", "the merchant id must be 1–64 of A-Z a-z 0-9 _ -"),
     "query": ("invalid_query", "a query parameter is out of range or not a number"),
@@ -85,6 +92,10 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
             return _problem(400, *_MALFORMED[where])
         if problem["type"] == "json_invalid":
             return _problem(400, "malformed_json", "the body is not JSON")
+    return _invalid_settings(problems)
+
+
+def _invalid_settings(problems: list[dict[str, Any]]) -> JSONResponse:
     return _problem(
         422,
         "invalid_settings",
