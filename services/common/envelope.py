@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticKnownError
 
 from services.common.contract import SPEC_VERSION, ContractModel, event_type
-from services.common.fields import text
+from services.common.fields import FORBIDDEN_CHARACTER, text
 
 D = TypeVar("D", bound=ContractModel)
 
@@ -158,6 +158,8 @@ def describe(error: ValidationError) -> str:
 
 
 def _rule(item: ErrorDetails) -> str:
+    if item["type"] == FORBIDDEN_CHARACTER:
+        return item["msg"]  # the contract's own rule, written without the input
     context = {
         name: value
         for name, value in item.get("ctx", {}).items()

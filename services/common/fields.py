@@ -17,6 +17,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
+# The error type of `Refuse`, whose message is the rule and never quotes the input.
+FORBIDDEN_CHARACTER = "forbidden_character"
+
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
@@ -38,7 +41,7 @@ class Refuse:
         def check(value: str) -> str:
             if found(value):
                 # The rule, never the value: it may be a card number or a NUL byte.
-                raise PydanticCustomError("forbidden_character", rule)
+                raise PydanticCustomError(FORBIDDEN_CHARACTER, rule)
             return value
 
         return core_schema.no_info_after_validator_function(check, handler(source))
