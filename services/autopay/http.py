@@ -11,9 +11,7 @@ from services.autopay.repository import StoredProfile
 from services.autopay.service import AutopayService
 from services.common.contract import Identifier
 
-IdentifierPath = Annotated[
-    str, Path(pattern=Identifier.__metadata__[0].pattern, description="1–64 of A-Z a-z 0-9 _ -")
-]
+IdentifierPath = Annotated[Identifier, Path(description="1–64 of A-Z a-z 0-9 _ -")]
 
 
 class PaymentProfiles(BaseModel):

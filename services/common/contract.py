@@ -3,12 +3,25 @@
 Other platform services rely on these shapes; `portal-autopay schemas export` publishes them
 to `schemas/` as JSON Schema and AsyncAPI, and a test fails when the files drift from here.
 Rules that hold for every model: unknown fields are ignored (forward compatibility), missing
-or ill-typed required fields are invalid (strict types: "true" is not a boolean).
+or ill-typed required fields are invalid (strict types: "true" is not a boolean). Every rule
+is one the exported JSON Schema states too, so the schema and the models judge alike.
 """
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.common.fields import (
+    Actor,
+    Brand,
+    CustomerName,
+    EmailAddress,
+    EventId,
+    Identifier,
+    Last4,
+    Version,
+    VersionOrDefaults,
+)
 
 SPEC_VERSION = "1.0"
 
@@ -26,10 +39,9 @@ ALL_TOPICS = (
     NOTIFIER_DLQ_TOPIC,
 )
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
 Locale = Literal["en", "fr"]
 Channel = Literal["customer_portal", "payment_link", "merchant_dashboard", "api"]
-CustomerName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class ContractModel(BaseModel):
@@ -66,7 +78,7 @@ DEFAULT_PORTAL_SETTINGS = PortalSettings(
 class Notification(ContractModel):
     """Who receives the merchant's emails, and in which language."""
 
-    emails: list[EmailStr] = Field(max_length=10)
+    emails: list[EmailAddress] = Field(max_length=10)
     locale: Locale
 
 
@@ -76,20 +88,19 @@ DEFAULT_NOTIFICATION = Notification(emails=[], locale="en")
 class PaymentMethod(ContractModel):
     id: Identifier
     type: Literal["card", "bank_account"]
-    brand: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
-    # Exactly four digits: an event carrying a full card number is rejected, never stored.
-    last4: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+    brand: Brand | None = None
+    last4: Last4
 
 
 class PortalSettingsChanged(ContractModel):
     """Published by settings on every new version of a merchant's portal settings."""
 
     merchant_id: Identifier
-    version: int = Field(ge=1, description="Per merchant: 1, 2, 3…")
+    version: Version = Field(description="Per merchant: 1, 2, 3…")
     settings: PortalSettings
     notification: Notification
     previous: PortalSettings | None = Field(description="The settings before, or null.")
-    changed_by: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    changed_by: Actor
 
 
 class PaymentMethodAdded(ContractModel):
@@ -104,8 +115,8 @@ class PaymentMethodAdded(ContractModel):
         default=None,
         description="The checkbox as the customer submitted it; null when no box was shown.",
     )
-    portal_settings_version: int | None = Field(
-        default=None, ge=0, description="The settings version the portal page was rendered with."
+    portal_settings_version: VersionOrDefaults | None = Field(
+        default=None, description="The settings version the portal page was rendered with."
     )
 
 
@@ -122,10 +133,8 @@ class AutopayChoiceRecorded(ContractModel):
     box_default_checked: bool | None = Field(
         description="The box's default state when the customer decided; null otherwise."
     )
-    settings_version: int = Field(ge=0, description="0 = the defaults.")
-    caused_by: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        description="The id of the PaymentMethodAdded event."
-    )
+    settings_version: VersionOrDefaults = Field(description="0 = the defaults.")
+    caused_by: EventId = Field(description="The id of the PaymentMethodAdded event.")
 
 
 EVENT_TOPICS: dict[type[ContractModel], str] = {

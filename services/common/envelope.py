@@ -12,12 +12,13 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticKnownError
 
 from services.common.contract import SPEC_VERSION, ContractModel, event_type
+from services.common.fields import FORBIDDEN_CHARACTER, text
 
 D = TypeVar("D", bound=ContractModel)
 
@@ -83,7 +84,8 @@ def _timestamp(time: datetime) -> bytes:
     return time.isoformat().replace("+00:00", "Z").encode()
 
 
-NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=400)]
+# The contract's rules for text: 1–400 characters, no control characters.
+NonEmpty = text(400)
 
 
 class _Attributes(BaseModel):
@@ -156,6 +158,8 @@ def describe(error: ValidationError) -> str:
 
 
 def _rule(item: ErrorDetails) -> str:
+    if item["type"] == FORBIDDEN_CHARACTER:
+        return item["msg"]  # the contract's own rule, written without the input
     context = {
         name: value
         for name, value in item.get("ctx", {}).items()

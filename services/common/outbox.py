@@ -1,10 +1,13 @@
 """The transactional outbox: events committed with the state they describe, then relayed.
 
-`enqueue` writes outgoing events in the caller's transaction. `OutboxRelay` publishes them in
-id order and deletes them once the broker has acknowledged them. A crash between publish and
-delete re-publishes the same records (same `ce_id`) on restart: at-least-once, with an id
-consumers dedupe on. One merchant's or customer's events keep their order because the relay
-that holds the schema's advisory lock is the only one publishing.
+`enqueue` writes outgoing events in the caller's transaction. A writer may publish its own
+rows right after its commit (`CommittedPublisher`); `OutboxRelay` publishes the rest, in id
+order. Either one *claims* a row before sending it: it deletes (or locks) the row in a
+transaction that commits only once the broker has acknowledged it, so a row is published by
+one of them at a time, and never again once gone. A row is claimed only when no older row of
+its key is still pending, so one merchant's or customer's events keep their order whoever
+publishes them. A crash between the broker's acknowledgement and the commit re-publishes the
+same records (same `ce_id`) later: at-least-once, with an id consumers dedupe on.
 """
 
 import asyncio
@@ -106,18 +109,35 @@ async def publish_committed(
     topic_name: Callable[[str], str],
     records: Sequence[OutboxRecord],
 ) -> None:
-    """Publish records whose transaction has committed, then delete them from the outbox.
+    """Publish records whose transaction has committed: the fast path, no second read.
 
-    The fast path: no second read of the rows and no wait for the relay. Call it only after
-    the commit. When it fails (broker or database down, crash) the rows stay, and a relay
-    with a `min_age` publishes them later, with the same ids.
+    Only the records it can claim: not those the relay holds or has already published, nor
+    those with an older pending row of their key (a publish that failed, a crashed
+    instance's rows): those are left to the relay, which publishes in id order. When the
+    publish fails, the claim is rolled back and the relay publishes the rows later.
     """
-    await asyncio.gather(*await _send_in_batches(producer, topic_name, records))
-    async with pool.acquire() as connection:
-        await connection.execute(
-            f'DELETE FROM "{schema}".outbox WHERE event_id = ANY($1::text[])',
-            [record.event_id for record in records],
-        )
+    async with pool.acquire() as connection, connection.transaction():
+        claimed = {
+            row["event_id"]
+            for row in await connection.fetch(
+                _CLAIM.format(schema=schema), [record.event_id for record in records]
+            )
+        }
+        mine = [record for record in records if record.event_id in claimed]
+        await asyncio.gather(*await _send_in_batches(producer, topic_name, mine))
+
+
+# Deleted rows stay locked until the commit, which follows the broker's acknowledgement. A row
+# the relay has locked is waited for, then skipped if the relay published it.
+_CLAIM = """
+    DELETE FROM "{schema}".outbox AS claimed
+    WHERE claimed.event_id = ANY($1::text[])
+      AND NOT EXISTS (
+          SELECT FROM "{schema}".outbox AS older
+          WHERE older.key = claimed.key AND older.id < claimed.id
+            AND NOT older.event_id = ANY($1::text[]))
+    RETURNING claimed.event_id
+"""
 
 
 async def _send_in_batches(
@@ -210,6 +230,26 @@ class CommittedPublisher:
             await asyncio.wait_for(self._queue.join(), timeout)
 
 
+# Locks the oldest rows that nobody else holds (a publisher's rows in flight are skipped), and
+# keeps those with no older pending row of their key outside the ones locked here.
+_RELAY_CLAIM = """
+    WITH locked AS (
+        SELECT id, topic, key, headers, value FROM "{schema}".outbox
+        WHERE created_at <= now() - make_interval(secs => $2)
+        ORDER BY id LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT * FROM locked
+    WHERE NOT EXISTS (
+        SELECT FROM "{schema}".outbox AS older
+        WHERE older.key = locked.key AND older.id < locked.id
+          -- Implied, but it lets PostgreSQL read only the head of the outbox.
+          AND older.id < (SELECT max(id) FROM locked)
+          AND older.id NOT IN (SELECT id FROM locked))
+    ORDER BY id
+"""
+
+
 class OutboxRelay:
     """Publishes a schema's outbox rows, woken by NOTIFY, with a poll as a safety net."""
 
@@ -226,7 +266,9 @@ class OutboxRelay:
     ) -> None:
         """`min_age` (seconds): leave younger rows alone, for a writer that publishes its own
         rows right after its commit (`publish_committed`); the relay is then the safety net
-        for rows whose publisher failed or crashed."""
+        for rows whose publisher failed or crashed. (The claim, not this delay, keeps the two
+        from publishing a row twice: the delay only spares the relay work the publisher is
+        about to do.)"""
         self._pool = pool
         self._schema = schema
         self._producer = producer
@@ -260,11 +302,7 @@ class OutboxRelay:
             ):
                 return 0
             rows = await connection.fetch(
-                f'SELECT id, topic, key, headers, value FROM "{self._schema}".outbox'
-                " WHERE created_at <= now() - make_interval(secs => $2)"
-                " ORDER BY id LIMIT $1",
-                self._batch_size,
-                self._min_age,
+                _RELAY_CLAIM.format(schema=self._schema), self._batch_size, self._min_age
             )
             if not rows:
                 return 0

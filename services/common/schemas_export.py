@@ -13,12 +13,21 @@ from services.common.contract import (
     ContractModel,
     event_type,
 )
+from services.common.fields import NO_CONTROL_CHARACTERS
 
 KEYS = {
     "PortalSettingsChanged": "merchant_id",
     "PaymentMethodAdded": "merchant_id:customer_id",
     "AutopayChoiceRecorded": "merchant_id:customer_id",
 }
+
+
+def _attribute(**extra: str) -> dict:
+    """What the envelope accepts of an attribute (services/common/envelope.py); a new dict
+    each time, or the YAML would tie them with anchors."""
+    control = {"pattern": NO_CONTROL_CHARACTERS.characters}
+    return {"type": "string", "minLength": 1, "maxLength": 400, "not": control, **extra}
+
 
 CE_HEADERS = {
     "type": "object",
@@ -27,10 +36,10 @@ CE_HEADERS = {
     "properties": {
         "content-type": {"const": "application/json"},
         "ce_specversion": {"const": SPEC_VERSION},
-        "ce_id": {"type": "string", "description": "Unique; consumers dedupe on it."},
-        "ce_type": {"type": "string"},
-        "ce_source": {"type": "string"},
-        "ce_subject": {"type": "string"},
+        "ce_id": _attribute(description="Unique; consumers dedupe on it."),
+        "ce_type": _attribute(),
+        "ce_source": _attribute(),
+        "ce_subject": _attribute(),
         "ce_time": {"type": "string", "format": "date-time"},
     },
     "required": ["ce_specversion", "ce_id", "ce_type", "ce_source"],

@@ -130,7 +130,7 @@ def email_facts(
     return EmailFacts(
         customer_name=header_text(choice.customer_name),
         customer_id=choice.customer_id,
-        payment_method=payment_method_label(choice.payment_method, locale),
+        payment_method=display_text(payment_method_label(choice.payment_method, locale)),
         box_default_checked=bool(choice.box_default_checked),
         occurred_at=occurred_at,
         reference=event_id,
@@ -138,15 +138,24 @@ def email_facts(
 
 
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+# Marks, embeddings, overrides and isolates: "Ada \u202egpj.exe" would show as "Ada exe.jpg".
+_BIDI_CONTROLS = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def display_text(value: str) -> str:
+    """Text from an event as an email shows it: without bidi controls, which could make
+    a name read as something else or reverse the words after it."""
+    return _BIDI_CONTROLS.sub("", value)
 
 
 def header_text(value: str) -> str:
-    """A value safe for a header: control characters (CR, LF…) become one space.
+    """A value safe for a header: control characters (CR, LF…) become one space, bidi
+    controls go.
 
     A customer named "x\\r\\nBcc: someone" then stays text inside the Subject instead of
     adding a header.
     """
-    return _LINE_BREAKS.sub(" ", value).strip()
+    return _LINE_BREAKS.sub(" ", display_text(value)).strip()
 
 
 def message_id(event_id: str, recipient: str, domain: str) -> str:

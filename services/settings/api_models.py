@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.common.contract import Locale, Notification, PortalSettings
+from services.common.contract import EmailAddress, Locale, Notification, PortalSettings
 
 
 # Request bodies forbid unknown fields: a misspelt switch name is a 422, not silently ignored.
@@ -67,7 +67,7 @@ class SettingsPatch(_Partial):
 
 
 class NotificationPatch(_Partial):
-    emails: list[EmailStr] | None = Field(default=None, max_length=10)
+    emails: list[EmailAddress] | None = Field(default=None, max_length=10)
     locale: Locale | None = None
 
     _distinct_emails = field_validator("emails")(_distinct)

@@ -8,6 +8,9 @@ PortalSettingsChanged, or, when it changes nothing, makes nothing at all.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from services.common.contract import (
     DEFAULT_NOTIFICATION,
@@ -19,6 +22,7 @@ from services.common.contract import (
 
 SWITCHES = tuple(PortalSettings.model_fields)
 NOTIFICATION_FIELDS = tuple(Notification.model_fields)
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,17 @@ class VersionConflict(Exception):
         self.current = current
 
 
+class InvalidContent(ValueError):
+    """The settings a PATCH would make break a rule, in a field the PATCH left as stored."""
+
+    def __init__(self, section: str, error: ValidationError) -> None:
+        super().__init__(f"the {section} would not be valid")
+        self.problems = [
+            problem | {"loc": ("body", section, *problem["loc"])}
+            for problem in error.errors(include_input=False, include_url=False)
+        ]
+
+
 def defaults(merchant_id: str) -> SettingsVersion:
     """A merchant that never saved anything: every switch off, no emails, English."""
     return SettingsVersion(merchant_id, 0, DEFAULT_CONTENT)
@@ -74,13 +89,19 @@ def patched(current: Content, changes: Changes) -> Content:
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(unknown)}")
     return Content(
-        settings=PortalSettings.model_validate(
-            current.settings.model_dump() | dict(changes.settings)
-        ),
-        notification=Notification.model_validate(
-            current.notification.model_dump() | dict(changes.notification)
+        settings=_valid(PortalSettings, "settings", current.settings, changes.settings),
+        notification=_valid(
+            Notification, "notification", current.notification, changes.notification
         ),
     )
+
+
+def _valid(model: type[M], section: str, current: M, changes: Mapping) -> M:
+    try:
+        return model.model_validate(current.model_dump() | dict(changes))
+    except ValidationError as error:
+        # A kept field that today's rules refuse: an address stored before they existed.
+        raise InvalidContent(section, error) from None
 
 
 def next_version(

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
+from services.common import contract
 from services.common.contract import Identifier, Notification, PortalSettings
 from services.settings.api_models import (
     PatchBody,
@@ -23,18 +24,15 @@ MAX_PAGE = 100
 # Versions are PostgreSQL integers: a larger number in a URL is malformed, not a server error.
 MAX_VERSION = 2**31 - 1
 
-MerchantId = Annotated[
-    str, Path(pattern=Identifier.__metadata__[0].pattern, description="1–64 of A-Z a-z 0-9 _ -")
-]
+MerchantId = Annotated[Identifier, Path(description="1–64 of A-Z a-z 0-9 _ -")]
 
 
 async def actor(
     name: Annotated[
-        str,
+        # The event's `changed_by`: the contract's rules (1–200 characters, no control ones).
+        contract.Actor,
         Header(
             alias=ACTOR_HEADER,
-            min_length=1,
-            max_length=200,
             description="Who makes the change, recorded as `updated_by` and the event's "
             f"`changed_by`; `{DEFAULT_ACTOR}` when absent.",
         ),

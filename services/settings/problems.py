@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.settings.domain import VersionConflict
+from services.settings.domain import InvalidContent, VersionConflict
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class ApiError(Exception):
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(VersionConflict, _version_conflict)
+    app.add_exception_handler(InvalidContent, _invalid_content)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for error in TRANSIENT_DB_ERRORS:
         app.add_exception_handler(error, _unavailable)
@@ -60,6 +61,18 @@ async def _version_conflict(_: Request, error: Exception) -> JSONResponse:
     return response
 
 
+# Addresses are ASCII so that any SMTP server takes them (no SMTPUTF8 needed).
+NOT_AN_ADDRESS = (
+    "not an address we can send to: ASCII only, like name@example.com "
+    "(write an internationalised domain in its xn-- form)"
+)
+
+
+async def _invalid_content(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, InvalidContent)
+    return _invalid_settings(error.problems)
+
+
 _MALFORMED = {
     "path": ("invalid_merchant_id", "the merchant id must be 1–64 of A-Z a-z 0-9 _ -"),
     "query": ("invalid_query", "a query parameter is out of range or not a number"),
@@ -79,6 +92,10 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
             return _problem(400, *_MALFORMED[where])
         if problem["type"] == "json_invalid":
             return _problem(400, "malformed_json", "the body is not JSON")
+    return _invalid_settings(problems)
+
+
+def _invalid_settings(problems: list[dict[str, Any]]) -> JSONResponse:
     return _problem(
         422,
         "invalid_settings",
@@ -96,8 +113,8 @@ def _field_problem(problem: dict[str, Any]) -> dict[str, str]:
         reason = "missing_field"
     elif kind.endswith("_type"):
         reason = "wrong_type"
-    elif kind == "value_error" and "emails" in path:
-        reason = "invalid_email"
+    elif path[-2:-1] == ["emails"]:
+        return {"field": ".".join(path), "reason": "invalid_email", "message": NOT_AN_ADDRESS}
     elif kind == "literal_error" and path[-1:] == ["locale"]:
         reason = "unsupported_locale"
     elif kind == "too_long":

@@ -251,7 +251,10 @@ async def test_a_name_with_a_line_break_and_bcc_stays_in_the_subject_and_adds_no
     merchant = unique("m")
     await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
     name = "Eve <b>bold</b>\r\nBcc: thief@evil.example"
-    await service.ChoiceRecorder(pool)([choice_recorded(merchant, customer_name=name)])
+    choice = choice_recorded(merchant)
+    # The contract refuses such a name; this is the notifier's own defence, tested without it.
+    choice.data = choice.data.model_copy(update={"customer_name": name})
+    await service.ChoiceRecorder(pool)([choice])
     await send_all(sender)
 
     [message] = smtp_server.received()

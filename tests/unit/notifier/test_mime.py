@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifier.domain import Template
+from services.common.contract import AutopayChoiceRecorded, PaymentMethod
+from services.notifier.domain import Template, email_facts
 from services.notifier.mime import build
 from services.notifier.preview import sample_facts
 from services.notifier.rendering import Renderer
@@ -89,3 +90,40 @@ def test_a_sender_name_with_accents_is_encoded_and_its_address_kept():
     assert email.envelope_from == "no-reply@elise.example"
     assert email.as_message()["From"] == "Boutique Élise <no-reply@elise.example>"
     assert email.data.isascii()
+
+
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+@pytest.mark.parametrize("template", list(Template))
+def test_a_bidi_override_in_a_name_reaches_neither_the_subject_nor_the_bodies(renderer, template):
+    # "Ada \u202egpj.exe" shows as "Ada exe.jpg": the override would reverse what follows.
+    choice = AutopayChoiceRecorded(
+        merchant_id="m",
+        customer_id="c",
+        customer_name="Ada \u202egpj.exe\u202c \u2067Lovelace\u2069\u200f",
+        payment_method=PaymentMethod(id="pm", type="card", brand="Vi\u202dsa\u2066", last4="4242"),
+        channel="customer_portal",
+        auto_process=template is Template.ENROLLED,
+        decided_by="customer",
+        box_default_checked=True,
+        settings_version=1,
+        caused_by="evt",
+    )
+    facts = email_facts(
+        choice, event_id="evt-2", occurred_at=datetime(2026, 1, 1, tzinfo=UTC), locale="en"
+    )
+    rendered = renderer.render(template, "en", facts)
+    parsed = build(
+        rendered,
+        sender="Portal <no-reply@example.com>",
+        recipient="billing@merchant.example",
+        message_id="<id@example.com>",
+        date=datetime(2026, 1, 1, tzinfo=UTC),
+    ).as_message()
+    plain = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    for text in (parsed["Subject"], plain, html):
+        assert not set(text) & set(BIDI_CONTROLS)
+    assert "Ada gpj.exe Lovelace" in parsed["Subject"]
+    assert "Visa •••• 4242" in plain

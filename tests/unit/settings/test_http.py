@@ -235,3 +235,34 @@ async def test_an_unreachable_database_is_a_503_that_invites_a_retry(client, sto
     assert response.status_code == 503
     assert response.json()["reason"] == "unavailable"
     assert response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize("address", ["josé@exämple.com", "josé@example.com", "jose@exämple.com"])
+async def test_an_address_that_is_not_ascii_is_refused_with_a_reason_that_says_why(
+    client, store, address
+):
+    response = await client.patch(URL, json={"notification": {"emails": [address]}})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "field": "notification.emails.0",
+            "reason": "invalid_email",
+            "message": "not an address we can send to: ASCII only, like name@example.com "
+            "(write an internationalised domain in its xn-- form)",
+        }
+    ]
+    assert store.versions == {} and store.outbox == []
+
+
+async def test_an_internationalised_domain_in_its_ascii_form_is_accepted(client):
+    emails = ["jose@xn--exmple-cua.com"]
+    response = await client.patch(URL, json={"notification": {"emails": emails}})
+    assert response.status_code == 200
+    assert response.json()["notification"]["emails"] == emails
+
+
+async def test_an_actor_with_a_control_character_is_a_400_not_a_failed_save(client, store):
+    response = await client.put(URL, json=DOCUMENT, headers={"X-Actor": "ada\tlovelace"})
+    assert response.status_code == 400
+    assert response.json()["reason"] == "invalid_header"
+    assert store.versions == {} and store.outbox == []
