@@ -6,6 +6,7 @@ import sys
 import typing
 from collections.abc import Coroutine
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from services.common.config import Config
@@ -108,11 +109,16 @@ def _publish_payment_method_added(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"not a valid PaymentMethodAdded: {describe(error)}", file=sys.stderr)
         return 2
-    published = asyncio.run(publish(Config(), data))
-    print(f"id: {published.id}")
-    print(f"topic: {published.topic} (partition {published.partition}, offset {published.offset})")
-    print(f"key: {published.key}")
-    return 0
+
+    async def publish_and_print() -> None:
+        published = await publish(Config(), data)
+        print(f"id: {published.id}")
+        print(
+            f"topic: {published.topic} (partition {published.partition}, offset {published.offset})"
+        )
+        print(f"key: {published.key}")
+
+    return _run(publish_and_print())
 
 
 def _tail(args: argparse.Namespace) -> int:
@@ -130,7 +136,7 @@ def _dlq_list(args: argparse.Namespace) -> int:
         records = await dlq.dead_letters(Config(), args.service)
         for record in records:
             print(dlq.summary_line(record))
-        print(f"{len(records)} dead letter(s) in {dlq.DLQ_TOPICS[args.service]}", file=sys.stderr)
+        print(f"{len(records)} dead letter(s) in {dlq.DLQ_TOPICS[args.service]}")
 
     return _run(print_lines())
 
@@ -162,6 +168,9 @@ def _run(job: Coroutine[None, None, None]) -> int:
         asyncio.run(job)
     except (UnknownTopic, dlq.NoSuchRecord, dlq.NotADeadLetter) as error:
         print(readable(str(error)), file=sys.stderr)
+        return 1
+    except KafkaError as error:
+        print(f"Kafka ({Config().kafka_bootstrap_servers}): {error!r}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

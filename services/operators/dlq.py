@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 
 from aiokafka import ConsumerRecord
 
-from services.common import kafka
 from services.common.config import Config
 from services.common.contract import AUTOPAY_DLQ_TOPIC, NOTIFIER_DLQ_TOPIC
 from services.operators import reading
 from services.operators.display import position, readable
+from services.operators.publish import operator_producer
 
 DLQ_TOPICS = {"autopay": AUTOPAY_DLQ_TOPIC, "notifier": NOTIFIER_DLQ_TOPIC}
 DLQ_HEADER_PREFIX = "dlq_"
@@ -105,9 +105,7 @@ async def replay(config: Config, records: list[ConsumerRecord]) -> AsyncIterator
     Nothing is sent unless every record says where it came from.
     """
     origins = [_origin(record) for record in records]
-    producer = kafka.make_producer(config)
-    await producer.start()
-    try:
+    async with operator_producer(config) as producer:
         for record, (topic, partition) in zip(records, origins, strict=True):
             sent = await producer.send_and_wait(
                 topic,
@@ -117,8 +115,6 @@ async def replay(config: Config, records: list[ConsumerRecord]) -> AsyncIterator
                 partition=partition,
             )
             yield f"{position(record)} → {sent.topic}[{sent.partition}]@{sent.offset}"
-    finally:
-        await producer.stop()
 
 
 def _origin(record: ConsumerRecord) -> tuple[str, int]:

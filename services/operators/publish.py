@@ -1,6 +1,10 @@
 """`events publish`: a PaymentMethodAdded as the platform's payment services would send it."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
 
 from services.common import kafka, outbox
 from services.common.config import Config
@@ -24,12 +28,22 @@ async def publish(config: Config, data: PaymentMethodAdded) -> Published:
     event = new_event(data, source=SOURCE, subject=record_key(data))
     [record] = outbox.encode([event])
     topic = config.topic(record.topic)
-    producer = kafka.make_producer(config)
-    await producer.start()
-    try:
+    async with operator_producer(config) as producer:
         sent = await producer.send_and_wait(
             topic, value=record.value, key=record.key.encode(), headers=record.headers
         )
+    return Published(event.id, topic, record.key, sent.partition, sent.offset)
+
+
+@contextlib.asynccontextmanager
+async def operator_producer(config: Config) -> AsyncIterator[AIOKafkaProducer]:
+    """The services' producer, started, but not idempotent: the tools must work on the embedded
+    broker of `make run` (which refuses idempotence) with nothing to configure. They send one
+    record at a time, in order, and a record a retry repeats has the same `ce_id`, which the
+    services dedupe on."""
+    producer = kafka.make_producer(config.model_copy(update={"kafka_enable_idempotence": False}))
+    try:
+        await producer.start()
+        yield producer
     finally:
         await producer.stop()
-    return Published(event.id, topic, record.key, sent.partition, sent.offset)

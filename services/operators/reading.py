@@ -32,8 +32,8 @@ async def assigned(config: Config, topic: str) -> AsyncIterator[AIOKafkaConsumer
         auto_offset_reset="earliest",
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign(partitions)
         yield consumer
     finally:
