@@ -13,7 +13,6 @@ from services.common.config import Config
 from services.common.contract import (
     ALL_TOPICS,
     Channel,
-    PaymentMethod,
     PaymentMethodAdded,
 )
 from services.common.envelope import describe
@@ -95,16 +94,21 @@ def _position(text: str) -> tuple[int, int]:
 
 def _publish_payment_method_added(args: argparse.Namespace) -> int:
     try:
-        data = PaymentMethodAdded(
-            merchant_id=args.merchant,
-            customer_id=args.customer,
-            customer_name=args.name or args.customer,
-            payment_method=PaymentMethod(
-                id=args.payment_method, type=args.type, brand=args.brand, last4=args.last4
-            ),
-            channel=args.channel,
-            use_for_autopay=args.box,
-            portal_settings_version=args.settings_version,
+        data = PaymentMethodAdded.model_validate(
+            {
+                "merchant_id": args.merchant,
+                "customer_id": args.customer,
+                "customer_name": args.name or args.customer,
+                "payment_method": {
+                    "id": args.payment_method,
+                    "type": args.type,
+                    "brand": args.brand,
+                    "last4": args.last4,
+                },
+                "channel": args.channel,
+                "use_for_autopay": args.box,
+                "portal_settings_version": args.settings_version,
+            }
         )
     except ValidationError as error:
         print(f"not a valid PaymentMethodAdded: {describe(error)}", file=sys.stderr)
