@@ -44,6 +44,8 @@ def summary_line(record: ConsumerRecord) -> str:
     topic, partition, offset = (
         dlq_header(record, f"original_{name}") for name in ("topic", "partition", "offset")
     )
+    if topic is None:
+        return f"{position(record)}  not a dead letter (no dlq_original_topic header)"
     fields = {
         "from": f"{topic}[{partition}]@{offset}",
         "group": dlq_header(record, "consumer_group"),

@@ -1,4 +1,5 @@
-"""How the operators' tools print records: readable, safe for a terminal, never a card number."""
+"""What the operators' tools print, without a broker: readable, safe for a terminal, never a card
+number; and an invalid event refused before anything is sent."""
 
 import pytest
 from aiokafka import ConsumerRecord
@@ -7,6 +8,7 @@ from services.cli import main
 from services.common.contract import PaymentMethodAdded
 from services.common.envelope import encode_binary
 from services.operators.display import event_line, readable
+from services.operators.dlq import summary_line
 from tests.integration.autopay.events import payment_method_added
 
 
@@ -63,3 +65,7 @@ def test_publishing_an_invalid_event_fails_with_the_field_and_rule_and_sends_not
     error = capsys.readouterr().err
     assert "payment_method.last4: String should match pattern" in error
     assert "4242424242424242" not in error
+
+
+def test_a_record_without_dlq_headers_on_a_dlq_topic_is_said_to_be_no_dead_letter():
+    assert summary_line(record(b"x", [])) == "2:7  not a dead letter (no dlq_original_topic header)"
