@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import os
 import sys
 import typing
 from collections.abc import Coroutine
@@ -31,7 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     tail_parser = events.add_parser("tail", help="one line per event of a topic")
     tail_parser.add_argument("topic", choices=ALL_TOPICS)
     tail_parser.add_argument("--from-beginning", action="store_true")
-    tail_parser.add_argument("--max", type=int, help="stop after this many records")
+    tail_parser.add_argument("--max", type=_count, help="stop after this many records")
     tail_parser.set_defaults(handler=_tail)
 
     dead = commands.add_parser("dlq", help="a service's dead letters").add_subparsers(
@@ -83,6 +84,12 @@ def _boolean(text: str) -> bool:
     if text not in ("true", "false"):
         raise argparse.ArgumentTypeError("true or false")
     return text == "true"
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("a whole number, 1 or more")
+    return int(text)
 
 
 def _position(text: str) -> tuple[int, int]:
@@ -178,4 +185,8 @@ def _run(job: Coroutine[None, None, None]) -> int:
         return 1
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as `cat` does, and keep Python from
+        # complaining when it flushes stdout on exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -14,17 +14,15 @@ async def tail(
     config: Config, topic: str, *, from_beginning: bool, limit: int | None
 ) -> AsyncIterator[str]:
     """Lines for the records of `topic` (a contract name), new ones as they come, up to `limit`."""
+    model = MODELS.get(topic)  # None for the DLQ topics, whose records are of any type
     async with reading.assigned(config, config.topic(topic)) as consumer:
         if from_beginning:
             await consumer.seek_to_beginning()
         else:
             await consumer.seek_to_end()
-        if limit == 0:
-            return
         count = 0
         async for record in reading.follow(consumer):
-            model = MODELS.get(topic)
-            yield event_line(record, model) if model else dlq.summary_line(record)
+            yield dlq.summary_line(record) if model is None else event_line(record, model)
             count += 1
             if count == limit:
                 return
