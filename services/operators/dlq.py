@@ -83,7 +83,8 @@ async def dead_letters(config: Config, service: str) -> list[ConsumerRecord]:
     async with reading.assigned(config, config.topic(DLQ_TOPICS[service])) as consumer:
         await consumer.seek_to_beginning()
         records = [record async for record in reading.until_end(consumer)]
-    return sorted(records, key=lambda record: (record.timestamp, record.partition, record.offset))
+    # A dead letter keeps the original's timestamp: the time it was dead-lettered is a header.
+    return sorted(records, key=lambda r: (dlq_header(r, "failed_at") or "", r.partition, r.offset))
 
 
 async def find(
@@ -102,29 +103,39 @@ async def find(
 
 
 async def replay(config: Config, records: list[ConsumerRecord]) -> AsyncIterator[str]:
-    """Send dead letters back as they first arrived, in order; say where each one went.
+    """Send dead letters back as they first arrived (key, value, headers, timestamp), in order;
+    say where each one went. Nothing is sent unless every record can be.
 
-    Nothing is sent unless every record says where it came from.
+    A truncated dead letter holds a marker instead of the value: the original is read from
+    where it came from, as long as the topic's retention keeps it.
     """
-    origins = [_origin(record) for record in records]
+    originals = [await _original(config, record) for record in records]
     async with operator_producer(config) as producer:
-        for record, (topic, partition) in zip(records, origins, strict=True):
+        for record, (original, partition) in zip(records, originals, strict=True):
             sent = await producer.send_and_wait(
-                topic,
-                value=record.value,
-                key=record.key,
-                headers=original_headers(record),
+                dlq_header(record, "original_topic"),
+                value=original.value,
+                key=original.key,
+                headers=original_headers(original),
                 partition=partition,
+                timestamp_ms=original.timestamp,
             )
             yield f"{position(record)} → {sent.topic}[{sent.partition}]@{sent.offset}"
 
 
-def _origin(record: ConsumerRecord) -> tuple[str, int]:
-    """The topic and partition the record was dead-lettered from."""
-    topic, partition = (
-        dlq_header(record, "original_topic"),
-        dlq_header(record, "original_partition"),
+async def _original(config: Config, record: ConsumerRecord) -> tuple[ConsumerRecord, int]:
+    """The record to replay for a dead letter, and the partition it came from."""
+    topic, partition, offset = (
+        dlq_header(record, f"original_{name}") for name in ("topic", "partition", "offset")
     )
-    if topic is None or partition is None or not partition.isdigit():
-        raise NotADeadLetter(f"{position(record)} has no dlq_original_topic/partition headers")
-    return topic, int(partition)
+    if topic is None or not (partition or "").isdigit() or not (offset or "").isdigit():
+        raise NotADeadLetter(f"{position(record)} has no dlq_original_topic/partition/offset")
+    if dlq_header(record, "truncated") != "true":
+        return record, int(partition)
+    async with reading.assigned(config, topic) as consumer:
+        original = await reading.record_at(consumer, int(partition), int(offset))
+    if original is None:
+        raise NoSuchRecord(
+            f"{position(record)} was truncated, and {topic}[{partition}]@{offset} is gone"
+        )
+    return original, int(partition)

@@ -233,5 +233,46 @@ async def test_a_dead_letter_is_listed_shown_and_replayed_with_its_key_value_and
     assert await processed_count(config) == 1
 
 
+async def test_a_truncated_dead_letter_is_replayed_with_the_original_value(config, kafka_producer):
+    headers, _ = encode_binary(payment_method_added(MERCHANT, "cus_huge"))
+    # Just within the producer's limit (1 MiB) with its headers; not with the `dlq_*` ones.
+    huge = b'{"merchant_id": "' + b"x" * 1_048_000 + b'"}'
+    autopay = ServiceProcess("autopay", config, free_port()).start()
+    try:
+        await autopay.wait_ready()
+        async with (
+            TopicReader(config, PAYMENT_METHOD_ADDED_TOPIC) as inputs,
+            TopicReader(config, AUTOPAY_DLQ_TOPIC) as dead,
+        ):
+            await publish_raw(
+                config,
+                PAYMENT_METHOD_ADDED_TOPIC,
+                huge,
+                headers=headers,
+                key=f"{MERCHANT}:cus_huge",
+                client=kafka_producer,
+            )
+            [truncated] = await dead.wait_for(1, timeout=30)
+            code, out, err = await portal_autopay(config, "dlq", "replay", "autopay", "--all")
+            [original, replayed] = await inputs.wait_for(2, timeout=30)
+    finally:
+        autopay.stop()
+
+    assert header(truncated, "dlq_truncated") == "true"
+    assert len(truncated.value) < 200
+    assert code == 0, err
+    destination = f"{replayed.topic}[{replayed.partition}]@{replayed.offset}"
+    assert out == f"{truncated.partition}:{truncated.offset} → {destination}\n"
+    assert _as_sent(replayed) == _as_sent(original)
+
+
 def _as_sent(record: ConsumerRecord) -> tuple:
-    return record.topic, record.partition, record.key, record.value, list(record.headers)
+    """What a replay must keep of a record."""
+    return (
+        record.topic,
+        record.partition,
+        record.timestamp,
+        record.key,
+        record.value,
+        list(record.headers),
+    )
