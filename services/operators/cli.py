@@ -19,6 +19,7 @@ from services.common.contract import (
 from services.common.envelope import describe
 from services.operators import dlq
 from services.operators.display import readable
+from services.operators.logs import configure_logging
 from services.operators.publish import publish
 from services.operators.reading import UnknownTopic
 from services.operators.tail import tail
@@ -175,6 +176,7 @@ def _dlq_replay(args: argparse.Namespace) -> int:
 
 def _run(job: Coroutine[None, None, None]) -> int:
     """Run a command's job; a problem the operator can fix is one line on stderr, not a trace."""
+    configure_logging()
     try:
         asyncio.run(job)
     except (UnknownTopic, dlq.NoSuchRecord, dlq.NotADeadLetter) as error:
