@@ -1,9 +1,10 @@
 """`dlq list|show|replay`: what a service dead-lettered, and sending it back after a fix.
 
-A dead letter is the original record, unchanged, plus `dlq_*` headers (see
-`services.common.kafka.DeadLetters`): replaying it means producing its key, value and
-original headers to the partition of the topic it came from. The services dedupe on `ce_id`,
-so replaying a record twice, or one that had been processed after all, changes nothing.
+A dead letter is the original record (key, value, headers, timestamp) plus `dlq_*` headers
+(see `services.common.kafka.DeadLetters`), or, when that was too large, the same with a marker
+for a value: replaying it means producing the original to the partition it came from. The
+services dedupe on `ce_id`, so replaying a record twice, or one that had been processed after
+all, changes nothing.
 """
 
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ class NotADeadLetter(ValueError):
 
 
 class NoSuchRecord(LookupError):
-    pass
+    """No record at that position (any more: retention may have deleted it)."""
 
 
 def dlq_header(record: ConsumerRecord, name: str) -> str | None:
