@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     export_parser.set_defaults(handler=_schemas_export)
 
-    for module in ("services.notifier.cli",):
+    for module in ("services.notifier.cli", "services.operators.cli"):
         importlib.import_module(module).register(commands)
 
     args = parser.parse_args(argv)
