@@ -15,13 +15,16 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from services import tokens
 from services.common import apache_kafka, embedded
+from services.common.auth import MERCHANT_SCOPES, AuthNotConfigured
 from services.common.config import DEFAULT_HTTP_PORTS, Config
 from services.common.kafka import create_topics
 from services.common.logs import configure_logging
 from services.common.schemas_export import drifted, export
 
 SERVICES = tuple(DEFAULT_HTTP_PORTS)
+DEV_MERCHANT = "shop-42"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     export_parser.set_defaults(handler=_schemas_export)
 
-    for module in ("services.notifier.cli", "services.operators.cli"):
+    for module in ("services.notifier.cli", "services.operators.cli", "services.tokens"):
         importlib.import_module(module).register(commands)
 
     args = parser.parse_args(argv)
@@ -71,7 +74,10 @@ def main(argv: list[str] | None = None) -> None:
 def _run(args: argparse.Namespace) -> None:
     config = Config()
     configure_logging(config.log_level, service=args.service)
-    app = importlib.import_module(f"services.{args.service}.app").create_app(config)
+    try:
+        app = importlib.import_module(f"services.{args.service}.app").create_app(config)
+    except AuthNotConfigured as error:
+        raise SystemExit(f"{args.service} cannot start: {error}") from None
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -133,6 +139,8 @@ def _dev(args: argparse.Namespace) -> int:
                 env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # the embedded broker refuses it
         if "DATABASE_URL" not in env:
             postgres, env["DATABASE_URL"] = embedded.start_postgres(var / "pgdata")
+        if "AUTH_JWT_SECRET" not in env and "AUTH_JWKS_URL" not in env:
+            env["AUTH_JWT_SECRET"] = tokens.dev_secret(var)
         config = Config(_env_file=None, **_config_overrides(env))
         asyncio.run(create_topics(config))
         log_dir = var / "log"
@@ -182,6 +190,7 @@ def _config_overrides(env: dict[str, str]) -> dict[str, str]:
         "KAFKA_ENABLE_IDEMPOTENCE",
         "DATABASE_URL",
         "MAIL_OUTBOX_DIR",
+        "AUTH_JWT_SECRET",
     )
     return {name.lower(): env[name] for name in names if name in env}
 
@@ -210,6 +219,16 @@ def _print_summary(config: Config, var: Path) -> None:
     for service in SERVICES:
         print(f"  {service:<10} http://{config.http_host}:{config.port_for(service)}")
     print(f"  logs       {var / 'log'}")
+    if config.auth_jwt_secret is not None:
+        token = tokens.token_for(
+            config, DEV_MERCHANT, list(MERCHANT_SCOPES), subject="dev", ttl=12 * 3600
+        )
+        print(f"A token for merchant {DEV_MERCHANT} (12 h), for the README's examples:")
+        print(f"  export TOKEN={token}")
+        print(
+            f"  more: AUTH_JWT_SECRET=$(cat {var / tokens.DEV_SECRET_FILE}) "
+            "portal-autopay tokens create --merchant M"
+        )
     sys.stdout.flush()
 
 

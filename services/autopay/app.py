@@ -9,6 +9,7 @@ from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
 from services.common import outbox, retention
+from services.common.auth import Authenticator
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
@@ -19,6 +20,8 @@ RELAY_MIN_AGE_SECONDS = 5.0
 
 
 def create_app(config: Config) -> FastAPI:
+    """Raises AuthNotConfigured when the service could not check API tokens."""
+    authenticator = Authenticator(config)
     checks = {}
 
     @contextlib.asynccontextmanager
@@ -49,11 +52,9 @@ def create_app(config: Config) -> FastAPI:
                     await broker.stop()
                     await publisher.drain()
 
-    app = FastAPI(
-        title="portal-autopay autopay",
-        lifespan=lifespan,
-        exception_handlers=http.EXCEPTION_HANDLERS,
-    )
+    app = FastAPI(title="portal-autopay autopay", lifespan=lifespan)
+    app.state.authenticator = authenticator
     app.include_router(health_router(checks))
     app.include_router(http.router())
+    http.install_error_handlers(app)
     return app

@@ -4,7 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["settings", "autopay", "notifier"]
@@ -15,7 +15,10 @@ DEFAULT_HTTP_PORTS: dict[str, int] = {"settings": 8081, "autopay": 8082, "notifi
 class Config(BaseSettings):
     """Environment variables, validated. Names are the upper-cased field names."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, frozen=True)
+    # Errors never quote a value: it may be a password or a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, frozen=True, hide_input_in_errors=True
+    )
 
     kafka_bootstrap_servers: str = "localhost:9092"
     # Idempotent producers: a retried send never duplicates a record. The embedded broker
@@ -58,6 +61,11 @@ class Config(BaseSettings):
     # How long a stopping service may take to finish the work in hand (HTTP requests, the
     # email being sent) before it lets go of it.
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    # API tokens: the identity provider's keys (all three), or a shared HS256 secret.
+    auth_jwks_url: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwt_secret: SecretStr | None = Field(default=None, min_length=32)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

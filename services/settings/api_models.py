@@ -106,9 +106,9 @@ class FieldProblem(BaseModel):
 
 class Problem(BaseModel):
     reason: str = Field(
-        description="invalid_merchant_id, invalid_version, invalid_query, invalid_header, "
-        "invalid_if_match, malformed_json, invalid_settings, version_mismatch, version_not_found, "
-        "unavailable"
+        description="invalid_merchant_id, invalid_version, invalid_query, invalid_if_match, "
+        "malformed_json, missing_token, invalid_token, insufficient_scope, unknown_merchant, "
+        "invalid_settings, version_mismatch, version_not_found, unavailable"
     )
     message: str
     errors: list[FieldProblem] | None = Field(

@@ -6,6 +6,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.common import outbox
+from services.common.auth import Authenticator
 from services.common.config import Config
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
@@ -17,6 +18,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(config: Config) -> FastAPI:
+    """Raises AuthNotConfigured when the service could not check API tokens."""
+    authenticator = Authenticator(config)
     checks = {}
 
     @contextlib.asynccontextmanager
@@ -34,6 +37,7 @@ def create_app(config: Config) -> FastAPI:
         "is published once as PortalSettingsChanged on portal.settings.changed.",
         lifespan=lifespan,
     )
+    app.state.authenticator = authenticator
     app.include_router(health_router(checks))
     app.include_router(http.router())
     problems.install_error_handlers(app)

@@ -1,6 +1,6 @@
 """Errors as JSON: `{"reason": ..., "message": ...}`, with `errors` per field for a bad body.
 
-400 for a malformed request (id, query, header, JSON), 404 for an unknown version, 412 when
+400 for a malformed request (id, query, If-Match, JSON), 404 for an unknown version, 412 when
 If-Match names another version, 422 for a body that is not valid settings, 503 when
 PostgreSQL cannot be reached (nothing was saved; retry).
 """
@@ -12,20 +12,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.common import problems
 from services.common.db import TRANSIENT_DB_ERRORS
+from services.common.problems import problem as _problem
 from services.settings.domain import InvalidContent, VersionConflict
 
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.reason, self.message, self.extra = status, reason, message, extra
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    problems.install(app)
     app.add_exception_handler(VersionConflict, _version_conflict)
     app.add_exception_handler(InvalidContent, _invalid_content)
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -35,15 +31,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def etag(version: int) -> str:
     return f'"{version}"'
-
-
-def _problem(status: int, reason: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"reason": reason, "message": message, **extra}, status_code=status)
-
-
-async def _api_error(_: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ApiError)
-    return _problem(error.status, error.reason, error.message, **error.extra)
 
 
 async def _unavailable(_: Request, error: Exception) -> JSONResponse:
@@ -76,7 +63,6 @@ async def _invalid_content(_: Request, error: Exception) -> JSONResponse:
 _MALFORMED = {
     "path": ("invalid_merchant_id", "the merchant id must be 1–64 of A-Z a-z 0-9 _ -"),
     "query": ("invalid_query", "a query parameter is out of range or not a number"),
-    "header": ("invalid_header", "a header is malformed"),
 }
 
 
