@@ -3,7 +3,7 @@
 import contextlib
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA, purge_processed_events
@@ -11,7 +11,9 @@ from services.autopay.service import AutopayService
 from services.common import outbox, retention
 from services.common.auth import Authenticator
 from services.common.config import Config
+from services.common.guard import RequestGuard
 from services.common.http import health_router
+from services.common.problems import known_query_only
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
 
@@ -52,9 +54,14 @@ def create_app(config: Config) -> FastAPI:
                     await broker.stop()
                     await publisher.drain()
 
-    app = FastAPI(title="portal-autopay autopay", lifespan=lifespan)
+    app = FastAPI(
+        title="portal-autopay autopay",
+        lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
+    )
     app.state.authenticator = authenticator
     app.include_router(health_router(checks))
     app.include_router(http.router())
     http.install_error_handlers(app)
+    app.add_middleware(RequestGuard)
     return app

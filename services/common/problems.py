@@ -7,8 +7,11 @@ route, wrong method), into that shape.
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 
 class ApiError(Exception):
@@ -34,6 +37,20 @@ def problem(
     )
 
 
+async def known_query_only(request: Request) -> None:
+    """An app-wide dependency: a misspelt query parameter (`limt=5`) is a 400, not ignored."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and set(request.query_params) - _declared_query(route.dependant):
+        raise ApiError(400, "invalid_query", "an unknown query parameter was given")
+
+
+def _declared_query(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _declared_query(dependency)
+    return names
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -50,8 +67,29 @@ _HTTP_REASONS = {
 }
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     """Starlette's own refusals (no route, wrong method) in the one shape, headers kept."""
     assert isinstance(error, StarletteHTTPException)
     reason, message = _HTTP_REASONS.get(error.status_code, ("http_error", str(error.detail)))
-    return problem(error.status_code, reason, message, dict(error.headers or {}))
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem(error.status_code, reason, message, headers)
+
+
+_METHODS = ("GET", "PUT", "PATCH", "POST", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (Starlette names only the first route's,
+    and FastAPI makes one route per method); HEAD wherever GET, as the request guard serves it.
+    """
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return [*allowed, "HEAD"] if "GET" in allowed else allowed

@@ -3,12 +3,14 @@
 import contextlib
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.common import outbox
 from services.common.auth import Authenticator
 from services.common.config import Config
+from services.common.guard import RequestGuard
 from services.common.http import health_router
+from services.common.problems import known_query_only
 from services.common.runtime import background, infrastructure
 from services.settings import http, problems
 from services.settings.repository import SCHEMA, PostgresStore
@@ -36,9 +38,11 @@ def create_app(config: Config) -> FastAPI:
         description="Merchants' customer-portal AutoPay settings, versioned. Every change "
         "is published once as PortalSettingsChanged on portal.settings.changed.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.authenticator = authenticator
     app.include_router(health_router(checks))
     app.include_router(http.router())
     problems.install_error_handlers(app)
+    app.add_middleware(RequestGuard)
     return app

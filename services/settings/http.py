@@ -4,6 +4,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BeforeValidator, Field
 
 from services.common.auth import Principal
 from services.common.bearer import AUTH_RESPONSES, requires
@@ -24,6 +25,21 @@ MAX_PAGE = 100
 # Versions are PostgreSQL integers: a larger number in a URL is malformed, not a server error.
 MAX_VERSION = 2**31 - 1
 
+_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
+
+
+def _canonical(text: object) -> object:
+    """`7`, never `07`, `+7` or `0_7` (which int() would take): one spelling per version."""
+    if isinstance(text, str) and not _DECIMAL.match(text):
+        raise ValueError("not a canonical decimal")
+    return text
+
+
+def _version(lowest: int) -> Any:
+    return Annotated[int, Field(ge=lowest, le=MAX_VERSION), BeforeValidator(_canonical)]
+
+
+_ENTITY_TAG_PATTERN = r'^\s*(?:"(\d{1,9})"|(\d{1,9})|(\*))\s*$'
 MerchantId = Annotated[Identifier, Path(description="1–64 of A-Z a-z 0-9 _ -")]
 
 
@@ -32,10 +48,12 @@ UNKNOWN_MERCHANT = ApiError(404, "unknown_merchant", "no such merchant")
 Reader = Annotated[Principal, Depends(requires("settings:read", hidden=UNKNOWN_MERCHANT))]
 Writer = Annotated[Principal, Depends(requires("settings:write", hidden=UNKNOWN_MERCHANT))]
 IfMatch = Annotated[
-    str | None,
+    str,
     Header(
         alias="If-Match",
         description='`"<version>"` (the ETag of what you edited): 412 if it is no longer current.',
+        # Documented, but checked by `_expected_version`, for its own reason (invalid_if_match).
+        json_schema_extra={"pattern": _ENTITY_TAG_PATTERN},
     ),
 ]
 
@@ -115,9 +133,8 @@ def router() -> APIRouter:
         request: Request,
         _: Reader,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-        before: Annotated[
-            int | None, Query(ge=1, le=MAX_VERSION, description="Versions older than this.")
-        ] = None,
+        # None only as "absent": the document allows no null.
+        before: Annotated[_version(1), Query(description="Versions older than this.")] = None,
     ):
         """The history of the merchant's settings, newest first, `limit` per page."""
         versions = await _service(request).history(merchant_id, before=before, limit=limit)
@@ -139,7 +156,7 @@ def router() -> APIRouter:
     )
     async def get_version(
         merchant_id: MerchantId,
-        version: Annotated[int, Path(ge=0, le=MAX_VERSION)],
+        version: Annotated[_version(0), Path()],
         request: Request,
         response: Response,
         _: Reader,
@@ -170,7 +187,7 @@ def _document(version: SettingsVersion) -> SettingsDocument:
     )
 
 
-_ENTITY_TAG = re.compile(r'^\s*(?:"(\d{1,9})"|(\d{1,9})|(\*))\s*$')
+_ENTITY_TAG = re.compile(_ENTITY_TAG_PATTERN)
 
 
 def _expected_version(if_match: str | None) -> int | None:

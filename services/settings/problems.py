@@ -19,6 +19,10 @@ from services.settings.domain import InvalidContent, VersionConflict
 
 log = logging.getLogger(__name__)
 
+# Bounds on what a bad body makes us write back: a body full of mistakes gets a short answer.
+MAX_LISTED_ERRORS = 20
+MAX_FIELD_NAME = 100
+
 
 def install_error_handlers(app: FastAPI) -> None:
     problems.install(app)
@@ -82,18 +86,25 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
 
 
 def _invalid_settings(problems: list[dict[str, Any]]) -> JSONResponse:
+    listed = problems[:MAX_LISTED_ERRORS]
+    more = (
+        f" (the first {len(listed)} of {len(problems)} problems)" if problems[len(listed) :] else ""
+    )
     return _problem(
         422,
         "invalid_settings",
-        "the body is not valid portal settings",
-        errors=[_field_problem(problem) for problem in problems],
+        f"the body is not valid portal settings{more}",
+        errors=[_field_problem(problem) for problem in listed],
     )
 
 
 def _field_problem(problem: dict[str, Any]) -> dict[str, str]:
-    path = [str(part) for part in problem["loc"][1:]]
+    """One problem, named by field and rule; the message never quotes the rejected value."""
+    path = [str(part)[:MAX_FIELD_NAME] for part in problem["loc"][1:]]
     kind = problem["type"]
-    if kind == "extra_forbidden":
+    if problem.get("input", ...) is None and kind != "missing":
+        reason = "null_value"
+    elif kind == "extra_forbidden":
         reason = "unknown_field"
     elif kind == "missing":
         reason = "missing_field"
@@ -107,4 +118,12 @@ def _field_problem(problem: dict[str, Any]) -> dict[str, str]:
         reason = "too_many_emails" if path[-1:] == ["emails"] else "too_long"
     else:
         reason = kind
-    return {"field": ".".join(path) or "body", "reason": reason, "message": problem["msg"]}
+    message = _MESSAGES.get(reason, problem["msg"])
+    return {"field": ".".join(path) or "body", "reason": reason, "message": message}
+
+
+# Messages of our own where pydantic's could say more than the rule.
+_MESSAGES = {
+    "null_value": "null is not a value; leave the field out to keep it",
+    "unknown_field": "no such field",
+}

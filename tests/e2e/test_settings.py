@@ -70,3 +70,31 @@ async def test_a_service_killed_between_commit_and_publish_publishes_once_on_res
     finally:
         service.stop()
         await relay_lock.close()
+
+
+async def test_a_huge_streamed_body_is_refused_at_once_without_a_content_length(config):
+    # The body that froze the service: 14 MB of unknown keys. Sent chunked, it declares no size.
+    huge = b'{"settings": {' + b", ".join(b'"k%d": 1' % n for n in range(1_000_000)) + b"}}"
+    service = ServiceProcess("settings", config, free_port()).start()
+    try:
+        await service.wait_ready()
+
+        async def chunks():
+            for start in range(0, len(huge), 65536):
+                yield huge[start : start + 65536]
+
+        async with httpx.AsyncClient(
+            base_url=service.url, timeout=10, headers=bearer("shop-42")
+        ) as client:
+            try:
+                refused = await client.patch(
+                    URL, content=chunks(), headers={"content-type": "application/json"}
+                )
+            except httpx.WriteError:
+                refused = None  # the server answered and closed before the rest was sent
+            if refused is not None:
+                assert refused.status_code == 413
+                assert len(refused.content) < 200
+            assert (await client.get(URL)).json()["version"] == 0
+    finally:
+        service.stop()
