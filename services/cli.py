@@ -16,11 +16,12 @@ import httpx
 import uvicorn
 
 from services import tokens
-from services.common import apache_kafka, embedded
+from services.common import apache_kafka, embedded, outage
 from services.common.auth import MERCHANT_SCOPES, AuthNotConfigured
 from services.common.config import DEFAULT_HTTP_PORTS, Config
 from services.common.kafka import create_topics
 from services.common.logs import configure_logging
+from services.common.redaction import mask_url, protect_logs
 from services.common.schemas_export import drifted, export
 
 SERVICES = tuple(DEFAULT_HTTP_PORTS)
@@ -78,6 +79,9 @@ def _run(args: argparse.Namespace) -> None:
         app = importlib.import_module(f"services.{args.service}.app").create_app(config)
     except AuthNotConfigured as error:
         raise SystemExit(f"{args.service} cannot start: {error}") from None
+    # After the imports: the libraries' loggers (FastStream's) exist by then.
+    protect_logs(config)
+    outage.watch_library_retries()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -214,7 +218,7 @@ def _wait_until_ready(config: Config, children: list[subprocess.Popen]) -> None:
 def _print_summary(config: Config, var: Path) -> None:
     print("portal-autopay is running (Ctrl-C stops everything)")
     print(f"  kafka      {config.kafka_bootstrap_servers}")
-    print(f"  postgres   {config.database_url}")
+    print(f"  postgres   {mask_url(config.database_url)}")
     print(f"  mail       {config.mail_outbox_dir}  (one .eml file per email)")
     for service in SERVICES:
         print(f"  {service:<10} http://{config.http_host}:{config.port_for(service)}")

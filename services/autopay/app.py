@@ -8,9 +8,10 @@ from fastapi import Depends, FastAPI
 from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
-from services.common import outbox, retention
+from services.common import metrics, outbox, retention
 from services.common.auth import Authenticator
 from services.common.config import Config
+from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
 from services.common.http import health_router
 from services.common.problems import known_query_only
@@ -25,6 +26,7 @@ def create_app(config: Config) -> FastAPI:
     """Raises AuthNotConfigured when the service could not check API tokens."""
     authenticator = Authenticator(config)
     checks = {}
+    refreshers: list[metrics.Refresh] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -38,6 +40,11 @@ def create_app(config: Config) -> FastAPI:
             broker = consumer_broker(config)
             consumers = subscribers.register(broker, service, infra.producer, config)
             checks.update({f"consumer {group}": check for group, check in consumers.items()})
+            progress = ConsumerHealth(broker)
+            checks["consumers progress"] = progress.check
+            refreshers.extend(
+                [metrics.backlog_refresher(infra.pool, "autopay", "autopay.outbox"), progress.lag]
+            )
             # The publisher sends each batch's events once committed; the relay publishes what
             # a failed publish, a crash or a stop left behind.
             relay = outbox.OutboxRelay(
@@ -64,4 +71,5 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(http.router())
     http.install_error_handlers(app)
     app.add_middleware(RequestGuard)
+    metrics.install(app, refreshers)
     return app

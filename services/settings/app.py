@@ -5,7 +5,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 
-from services.common import outbox
+from services.common import metrics, outbox
 from services.common.auth import Authenticator
 from services.common.config import Config
 from services.common.guard import RequestGuard
@@ -23,11 +23,13 @@ def create_app(config: Config) -> FastAPI:
     """Raises AuthNotConfigured when the service could not check API tokens."""
     authenticator = Authenticator(config)
     checks = {}
+    refreshers: list[metrics.Refresh] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
+            refreshers.append(metrics.backlog_refresher(infra.pool, "settings", "settings.outbox"))
             app.state.settings_service = SettingsService(PostgresStore(infra.pool))
             relay = outbox.OutboxRelay(infra.pool, SCHEMA, infra.producer, config.topic)
             async with background(relay.run()):
@@ -45,4 +47,5 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(http.router())
     problems.install_error_handlers(app)
     app.add_middleware(RequestGuard)
+    metrics.install(app, refreshers)
     return app

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.common import problems
+from services.common import outage, problems
 from services.common.db import TRANSIENT_DB_ERRORS
 from services.common.problems import problem as _problem
 from services.settings.domain import InvalidContent, VersionConflict
@@ -39,7 +39,7 @@ def etag(version: int) -> str:
 
 async def _unavailable(_: Request, error: Exception) -> JSONResponse:
     # The transaction did not commit: nothing was stored or published, so a retry is safe.
-    log.warning("database unavailable: %r", error)
+    outage.report(error)
     response = _problem(503, "unavailable", "the settings store is unavailable; retry shortly")
     response.headers["Retry-After"] = "1"
     return response

@@ -138,6 +138,7 @@ async def test_health_routes_need_no_token(settings, autopay):
     for client in (settings, autopay):
         assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/readyz")).status_code != 401
+        assert (await client.get("/metrics")).status_code == 200
 
 
 @pytest.mark.parametrize("app", [settings_app, autopay_app])
