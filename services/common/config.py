@@ -33,6 +33,14 @@ class Config(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
     # How long a consumer pauses after a poll that brought nothing: short, for latency.
     kafka_batch_timeout_ms: int = Field(default=10, ge=0)
+    # How every Kafka client connects (services/common/kafka_security.py).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
 
     database_url: str = "postgresql://postgres@localhost:5432/postgres"
     database_pool_size: int = Field(default=10, ge=1)

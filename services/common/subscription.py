@@ -19,7 +19,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from services.common import metrics
+from services.common import kafka_security, metrics
 from services.common.config import Config
 from services.common.consumer import BatchConsumer, DeadLetterRefused
 from services.common.http import Check
@@ -64,6 +64,7 @@ def consumer_broker(config: Config) -> KafkaBroker:
         config.kafka_bootstrap_servers,
         consumer_only=True,
         logger=logging.getLogger("faststream"),
+        security=kafka_security.broker_security(config),
     )
 
 
