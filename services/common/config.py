@@ -50,6 +50,8 @@ class Config(BaseSettings):
 
     smtp_url: str | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The CA of the SMTP server's certificate (STARTTLS, smtps), when not a system one.
+    smtp_ca_file: Path | None = None
     mail_from: str = "Portal AutoPay <no-reply@portal-autopay.localhost>"
     mail_outbox_dir: Path = Path("var/mail")
     # How long an email that keeps failing temporarily is retried before it is given up.

@@ -36,6 +36,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 config.smtp_url,
                 timeout=config.smtp_timeout_seconds,
                 outbox_dir=config.mail_outbox_dir,
+                ca_file=config.smtp_ca_file,
             )
             sender = Sender(
                 infra.pool,
