@@ -7,9 +7,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.common import metrics, retention
+from services.common import metrics, problems, retention
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
+from services.common.guard import RequestGuard
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
@@ -89,5 +90,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
 
     app = FastAPI(title="portal-autopay notifier", lifespan=lifespan)
     app.include_router(health_router(checks))
+    problems.install(app)
+    app.add_middleware(RequestGuard)
     metrics.install(app, refreshers)
     return app

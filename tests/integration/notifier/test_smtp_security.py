@@ -13,6 +13,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from prometheus_client import REGISTRY
 
 from services.common.embedded import free_port
 from services.notifier import app, service
@@ -70,6 +71,10 @@ def tls_server(implicit: bool) -> Iterator[SmtpServer]:
         controller.stop()
 
 
+def retrying() -> float:
+    return REGISTRY.get_sample_value("portal_autopay_emails_total", {"outcome": "retrying"}) or 0
+
+
 async def send_one(pool, url: str, ca_file) -> str:
     """Queue an email, send what is due once; return the merchant's address."""
     address = f"{unique('ops')}@merchant.example"
@@ -107,10 +112,12 @@ async def test_a_wrong_ca_or_password_leaves_the_email_waiting_and_says_why(
 ):
     ca, other_ca = ca_files
     password = "not-the-password" if wrong == "password" else PASSWORD
+    retrying_before = retrying()
     with tls_server(implicit=False) as server, caplog.at_level(logging.INFO):
         url = f"smtp://{USER}:{password}@{server.host}:{server.port}?starttls=true"
         address = await send_one(pool, url, other_ca if wrong == "ca" else ca)
         assert server.received() == []
+    assert retrying() == retrying_before + 1
     row = await pool.fetchrow(
         "SELECT status, attempts, last_error FROM notifier.emails WHERE recipient = $1", address
     )
