@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from services.common.embedded import free_port
 from services.notifier import app, service
 from services.notifier.mailer import SmtpMailer, SmtpSettings
+from services.notifier.sender import Sender
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.smtp import SmtpServer, _Handler
 from tests.support import migrated_pool
@@ -83,7 +84,7 @@ async def send_one(pool, url: str, ca_file) -> str:
     await service.ChoiceRecorder(pool)([choice_recorded(merchant)])
     mailer = SmtpMailer(SmtpSettings.from_url(url, timeout=5, ca_file=str(ca_file)))
     try:
-        await service.Sender(pool, mailer, mail_from="n@portal.example").send_due()
+        await Sender(pool, mailer, mail_from="n@portal.example").send_due()
     finally:
         await mailer.close()
     return address
