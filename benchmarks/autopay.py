@@ -58,6 +58,7 @@ from services.common.contract import (
 )
 from services.common.envelope import decode, encode_binary, new_event
 from services.common.kafka import create_topics
+from tests.auth import SECRET
 from tests.infrastructure import (
     fresh_database,
     idempotent_producers,
@@ -378,6 +379,7 @@ async def one_run(server_url: str, args: argparse.Namespace) -> dict[str, float]
                 kafka_enable_idempotence=idempotent_producers(),
                 kafka_topic_prefix=f"b{uuid.uuid4().hex[:8]}.",
                 database_url=database_url,
+                auth_jwt_secret=SECRET,
             )
             await create_topics(config)
             await create_topics(config, (PIPE_OUTPUT_TOPIC, PLAIN_OUTPUT_TOPIC))

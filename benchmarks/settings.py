@@ -34,6 +34,7 @@ from services.common.embedded import free_port
 from services.common.kafka import create_topics
 from services.settings.app import create_app
 from services.settings.domain import Changes
+from tests.auth import SECRET, platform
 from tests.infrastructure import (
     fresh_database,
     idempotent_producers,
@@ -125,6 +126,7 @@ async def fresh_config(kafka: str, postgres: str):
                 database_url=database_url,
                 # The service process writes its log next to this folder.
                 mail_outbox_dir=Path(folder) / "mail",
+                auth_jwt_secret=SECRET,
             )
             await create_topics(config)
             yield config
@@ -183,7 +185,9 @@ async def saves_per_second(
         with Arrivals(config) as arrivals:
             pending = iter(range(saves))
             limits = httpx.Limits(max_connections=concurrency)
-            async with httpx.AsyncClient(base_url=service.url, timeout=30, limits=limits) as client:
+            async with httpx.AsyncClient(
+                base_url=service.url, timeout=30, limits=limits, headers=platform()
+            ) as client:
 
                 async def worker() -> None:
                     for n in pending:

@@ -15,13 +15,17 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from services.common import apache_kafka, embedded
+from services import tokens
+from services.common import apache_kafka, embedded, outage
+from services.common.auth import MERCHANT_SCOPES, AuthNotConfigured
 from services.common.config import DEFAULT_HTTP_PORTS, Config
 from services.common.kafka import create_topics
 from services.common.logs import configure_logging
+from services.common.redaction import mask_url, protect_logs
 from services.common.schemas_export import drifted, export
 
 SERVICES = tuple(DEFAULT_HTTP_PORTS)
+DEV_MERCHANT = "shop-42"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     export_parser.set_defaults(handler=_schemas_export)
 
-    for module in ("services.notifier.cli", "services.operators.cli"):
+    for module in ("services.notifier.cli", "services.operators.cli", "services.tokens"):
         importlib.import_module(module).register(commands)
 
     args = parser.parse_args(argv)
@@ -71,7 +75,13 @@ def main(argv: list[str] | None = None) -> None:
 def _run(args: argparse.Namespace) -> None:
     config = Config()
     configure_logging(config.log_level, service=args.service)
-    app = importlib.import_module(f"services.{args.service}.app").create_app(config)
+    try:
+        app = importlib.import_module(f"services.{args.service}.app").create_app(config)
+    except AuthNotConfigured as error:
+        raise SystemExit(f"{args.service} cannot start: {error}") from None
+    # After the imports: the libraries' loggers (FastStream's) exist by then.
+    protect_logs(config)
+    outage.watch_library_retries()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -133,6 +143,8 @@ def _dev(args: argparse.Namespace) -> int:
                 env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # the embedded broker refuses it
         if "DATABASE_URL" not in env:
             postgres, env["DATABASE_URL"] = embedded.start_postgres(var / "pgdata")
+        if "AUTH_JWT_SECRET" not in env and "AUTH_JWKS_URL" not in env:
+            env["AUTH_JWT_SECRET"] = tokens.dev_secret(var)
         config = Config(_env_file=None, **_config_overrides(env))
         asyncio.run(create_topics(config))
         log_dir = var / "log"
@@ -182,6 +194,7 @@ def _config_overrides(env: dict[str, str]) -> dict[str, str]:
         "KAFKA_ENABLE_IDEMPOTENCE",
         "DATABASE_URL",
         "MAIL_OUTBOX_DIR",
+        "AUTH_JWT_SECRET",
     )
     return {name.lower(): env[name] for name in names if name in env}
 
@@ -205,11 +218,21 @@ def _wait_until_ready(config: Config, children: list[subprocess.Popen]) -> None:
 def _print_summary(config: Config, var: Path) -> None:
     print("portal-autopay is running (Ctrl-C stops everything)")
     print(f"  kafka      {config.kafka_bootstrap_servers}")
-    print(f"  postgres   {config.database_url}")
+    print(f"  postgres   {mask_url(config.database_url)}")
     print(f"  mail       {config.mail_outbox_dir}  (one .eml file per email)")
     for service in SERVICES:
         print(f"  {service:<10} http://{config.http_host}:{config.port_for(service)}")
     print(f"  logs       {var / 'log'}")
+    if config.auth_jwt_secret is not None:
+        token = tokens.token_for(
+            config, DEV_MERCHANT, list(MERCHANT_SCOPES), subject="dev", ttl=12 * 3600
+        )
+        print(f"A token for merchant {DEV_MERCHANT} (12 h), for the README's examples:")
+        print(f"  export TOKEN={token}")
+        print(
+            f"  more: AUTH_JWT_SECRET=$(cat {var / tokens.DEV_SECRET_FILE}) "
+            "portal-autopay tokens create --merchant M"
+        )
     sys.stdout.flush()
 
 

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from services.common import kafka
 from services.common.config import Config
 from services.common.kafka import create_topics
+from tests.auth import SECRET
 from tests.infrastructure import (
     fresh_database,
     idempotent_producers,
@@ -57,6 +58,7 @@ async def config(kafka_bootstrap: str, database_url: str, tmp_path) -> Config:
         database_pool_size=5,
         mail_outbox_dir=tmp_path / "mail",
         http_port=0,
+        auth_jwt_secret=SECRET,
     )
     await create_topics(config)
     return config

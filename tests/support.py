@@ -172,6 +172,8 @@ def service_environment(config: Config, **extra: str) -> dict[str, str]:
         "MAIL_OUTBOX_DIR": str(config.mail_outbox_dir),
         "LOG_LEVEL": "INFO",
     }
+    if config.auth_jwt_secret is not None:
+        env["AUTH_JWT_SECRET"] = config.auth_jwt_secret.get_secret_value()
     if config.smtp_url:
         env["SMTP_URL"] = config.smtp_url
     env.update(extra)

@@ -3,14 +3,18 @@
 import contextlib
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
-from services.common import outbox, retention
+from services.common import metrics, outbox, retention
+from services.common.auth import Authenticator
 from services.common.config import Config
+from services.common.consumer_health import ConsumerHealth
+from services.common.guard import RequestGuard
 from services.common.http import health_router
+from services.common.problems import known_query_only
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
 
@@ -19,7 +23,10 @@ RELAY_MIN_AGE_SECONDS = 5.0
 
 
 def create_app(config: Config) -> FastAPI:
+    """Raises AuthNotConfigured when the service could not check API tokens."""
+    authenticator = Authenticator(config)
     checks = {}
+    refreshers: list[metrics.Refresh] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -33,6 +40,11 @@ def create_app(config: Config) -> FastAPI:
             broker = consumer_broker(config)
             consumers = subscribers.register(broker, service, infra.producer, config)
             checks.update({f"consumer {group}": check for group, check in consumers.items()})
+            progress = ConsumerHealth(broker)
+            checks["consumers progress"] = progress.check
+            refreshers.extend(
+                [metrics.backlog_refresher(infra.pool, "autopay", "autopay.outbox"), progress.lag]
+            )
             # The publisher sends each batch's events once committed; the relay publishes what
             # a failed publish, a crash or a stop left behind.
             relay = outbox.OutboxRelay(
@@ -52,8 +64,12 @@ def create_app(config: Config) -> FastAPI:
     app = FastAPI(
         title="portal-autopay autopay",
         lifespan=lifespan,
-        exception_handlers=http.EXCEPTION_HANDLERS,
+        dependencies=[Depends(known_query_only)],
     )
+    app.state.authenticator = authenticator
     app.include_router(health_router(checks))
     app.include_router(http.router())
+    http.install_error_handlers(app)
+    app.add_middleware(RequestGuard)
+    metrics.install(app, refreshers)
     return app

@@ -2,16 +2,23 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.autopay.repository import StoredProfile
 from services.autopay.service import AutopayService
+from services.common import problems
+from services.common.auth import Principal
+from services.common.bearer import AUTH_RESPONSES, requires
 from services.common.contract import Identifier
+from services.common.problems import ApiError, problem
 
 IdentifierPath = Annotated[Identifier, Path(description="1–64 of A-Z a-z 0-9 _ -")]
+# Another merchant's customer is answered exactly as a customer without profiles.
+UNKNOWN_CUSTOMER = ApiError(404, "unknown_customer", "this customer has no payment profile")
+Reader = Annotated[Principal, Depends(requires("profiles:read", hidden=UNKNOWN_CUSTOMER))]
 
 
 class PaymentProfiles(BaseModel):
@@ -30,17 +37,22 @@ def router() -> APIRouter:
 
     @routes.get(
         "/merchants/{merchant_id}/customers/{customer_id}/payment-profiles",
-        responses={400: {"description": "malformed id"}, 404: {"description": "unknown customer"}},
+        responses={
+            **AUTH_RESPONSES,
+            400: {"description": "malformed id"},
+            404: {"description": "unknown customer"},
+        },
     )
     async def payment_profiles(
         merchant_id: IdentifierPath,
         customer_id: IdentifierPath,
         service: Annotated[AutopayService, Depends(_service)],
+        _: Reader,
     ) -> PaymentProfiles:
         """The customer's payment profiles and how each auto-process flag was decided."""
         stored = await service.profiles_of(merchant_id, customer_id)
         if not stored:
-            return _problem(404, "unknown_customer", "this customer has no payment profile")
+            raise UNKNOWN_CUSTOMER
         return PaymentProfiles(
             merchant_id=merchant_id,
             customer_id=customer_id,
@@ -54,11 +66,9 @@ async def _malformed_id(_: Request, error: Exception) -> JSONResponse:
     """The only request input is the two ids in the path: 400, as the settings API answers."""
     assert isinstance(error, RequestValidationError)
     names = sorted({str(problem["loc"][-1]) for problem in error.errors()})
-    return _problem(400, f"invalid_{names[0]}", "ids are 1–64 of A-Z a-z 0-9 _ -")
+    return problem(400, f"invalid_{names[0]}", "ids are 1–64 of A-Z a-z 0-9 _ -")
 
 
-def _problem(status: int, reason: str, message: str) -> JSONResponse:
-    return JSONResponse({"reason": reason, "message": message}, status_code=status)
-
-
-EXCEPTION_HANDLERS = {RequestValidationError: _malformed_id}
+def install_error_handlers(app: FastAPI) -> None:
+    problems.install(app)
+    app.add_exception_handler(RequestValidationError, _malformed_id)

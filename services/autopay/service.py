@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.autopay import repository
+from services.autopay.decision_log import log_decisions
 from services.autopay.domain import (
     DEFAULTS_VERSION,
     applicable_settings,
@@ -78,9 +79,7 @@ class AutopayService:
         async with self._pool.acquire() as connection:
             await repository.record_settings(connection, rows)
 
-    async def record_payment_methods(
-        self, events: Sequence[CloudEvent[PaymentMethodAdded]]
-    ) -> None:
+    async def record_payment_methods(self, events: Sequence[CloudEvent[PaymentMethodAdded]]) -> int:
         """Decide each new payment method's auto-process flag, exactly once per event id.
 
         A batch is recorded chunk by chunk, in order: per chunk, one statement records the
@@ -88,22 +87,26 @@ class AutopayService:
         a redelivered event writes and publishes nothing. The next chunk is decided (Python)
         while the previous one's statement runs (PostgreSQL). When a chunk fails the batch
         fails, and its retry finds the chunks already committed changing nothing.
+
+        Returns how many of the events were duplicates (seen before, or twice in the batch).
         """
         first_of_each: dict[str, CloudEvent[PaymentMethodAdded]] = {}
         for event in events:
             first_of_each.setdefault(event.id, event)
         unique = list(first_of_each.values())
-        recording: asyncio.Task[None] | None = None
+        duplicates = len(events) - len(unique)
+        recording: asyncio.Task[int] | None = None
         try:
             for start in range(0, len(unique), CHUNK_SIZE):
                 chunk = await self._decide_chunk(unique[start : start + CHUNK_SIZE])
                 if recording is not None:
-                    await recording
+                    duplicates += await recording
                 recording = asyncio.create_task(self._record_chunk(chunk))
                 # Let it send its statement before the next chunk's decisions take the CPU.
                 await asyncio.sleep(0)
             if recording is not None:
-                await recording
+                duplicates += await recording
+            return duplicates
         finally:
             if recording is not None and not recording.done():
                 recording.cancel()
@@ -125,7 +128,8 @@ class AutopayService:
             ],
         )
 
-    async def _record_chunk(self, chunk: _Chunk) -> None:
+    async def _record_chunk(self, chunk: _Chunk) -> int:
+        """Returns how many of the chunk's events had been recorded before."""
         # One customer's events are in order: the last decision of a chunk wins.
         latest = {(p.merchant_id, p.customer_id, p.payment_method_id): p for p in chunk.profiles}
         async with self._pool.acquire() as connection:
@@ -133,7 +137,9 @@ class AutopayService:
                 connection, chunk.event_ids, list(latest.values()), chunk.outgoing
             )
         _log_anomalies([profile for profile in chunk.profiles if profile.caused_by in fresh])
+        log_decisions(chunk.profiles, fresh)
         await self._publish([record for cause, record in chunk.outgoing if cause in fresh])
+        return len(chunk.event_ids) - len(fresh)
 
     async def profiles_of(
         self, merchant_id: str, customer_id: str

@@ -108,10 +108,15 @@ class Node:
     controller_port: int
     folder: Path
     process: subprocess.Popen | None = field(default=None, repr=False)
+    # Listeners besides PLAINTEXT, by name: their ports (see Cluster's `listeners`).
+    extra_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def listener_address(self, name: str) -> str:
+        return f"127.0.0.1:{self.extra_ports[name]}"
 
     def start(self) -> None:
         log4j = self.folder / "log4j2.properties"
@@ -149,19 +154,43 @@ class Node:
 class Cluster:
     """`size` Apache Kafka nodes in KRaft mode on loopback ports."""
 
-    def __init__(self, folder: Path, size: int = 1, *, preferred_port: int | None = None) -> None:
-        """`preferred_port`: the first node's client port, when it is free."""
+    def __init__(
+        self,
+        folder: Path,
+        size: int = 1,
+        *,
+        preferred_port: int | None = None,
+        listeners: dict[str, str] | None = None,
+        properties: dict[str, object] | None = None,
+        scram_users: tuple[tuple[str, str, str], ...] = (),
+    ) -> None:
+        """`preferred_port`: the first node's client port, when it is free.
+
+        For security tests: `listeners` adds listeners to the PLAINTEXT one (name → security
+        protocol, e.g. `{"SASL": "SASL_PLAINTEXT", "TLS": "SSL"}`), each on a port of its own;
+        `properties` adds or overrides server properties (the listeners' TLS keys, SASL
+        mechanisms); `scram_users` are (mechanism, name, password) credentials stored when
+        the storage is formatted. Without them, a plain PLAINTEXT cluster.
+        """
         assert size in (1, 3), "one node, or three for replication"
         self.folder = folder
+        self._listeners = listeners or {}
+        self._extra_properties = properties or {}
+        self._scram_users = scram_users
         self.nodes = [
             Node(
                 node_id,
                 free_port(preferred_port if node_id == 1 else None),
                 free_port(),
                 folder / f"node-{node_id}",
+                extra_ports={name: free_port() for name in self._listeners},
             )
             for node_id in range(1, size + 1)
         ]
+
+    def listener_servers(self, name: str) -> str:
+        """The bootstrap servers of an extra listener."""
+        return ",".join(node.listener_address(name) for node in self.nodes)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -221,9 +250,15 @@ class Cluster:
         (node.folder / "log4j2.properties").write_text(LOG4J2)
         if (node.folder / "data" / "meta.properties").exists():
             return  # formatted by an earlier start: keep its data
+        scram = [
+            argument
+            for mechanism, name, password in self._scram_users
+            for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+        ]
         subprocess.run(
             java_command(
-                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)
+                "kafka.tools.StorageTool",
+                *("format", "-t", cluster_id, "-c", str(properties), *scram),
             ),
             check=True,
             capture_output=True,
@@ -251,6 +286,12 @@ class Cluster:
             # Tests and `dev` start consumer groups often: no delay before the first assignment.
             "group.initial.rebalance.delay.ms": 0,
         }
+        for name, protocol in self._listeners.items():
+            address = f"{name}://{node.listener_address(name)}"
+            settings["listeners"] += f",{address}"
+            settings["advertised.listeners"] += f",{address}"
+            settings["listener.security.protocol.map"] += f",{name}:{protocol}"
+        settings.update(self._extra_properties)
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["settings", "autopay", "notifier"]
@@ -15,7 +15,10 @@ DEFAULT_HTTP_PORTS: dict[str, int] = {"settings": 8081, "autopay": 8082, "notifi
 class Config(BaseSettings):
     """Environment variables, validated. Names are the upper-cased field names."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, frozen=True)
+    # Errors never quote a value: it may be a password or a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, frozen=True, hide_input_in_errors=True
+    )
 
     kafka_bootstrap_servers: str = "localhost:9092"
     # Idempotent producers: a retried send never duplicates a record. The embedded broker
@@ -30,6 +33,14 @@ class Config(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
     # How long a consumer pauses after a poll that brought nothing: short, for latency.
     kafka_batch_timeout_ms: int = Field(default=10, ge=0)
+    # How every Kafka client connects (services/common/kafka_security.py).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
 
     database_url: str = "postgresql://postgres@localhost:5432/postgres"
     database_pool_size: int = Field(default=10, ge=1)
@@ -39,6 +50,8 @@ class Config(BaseSettings):
 
     smtp_url: str | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The CA of the SMTP server's certificate (STARTTLS, smtps), when not a system one.
+    smtp_ca_file: Path | None = None
     mail_from: str = "Portal AutoPay <no-reply@portal-autopay.localhost>"
     mail_outbox_dir: Path = Path("var/mail")
     # How long an email that keeps failing temporarily is retried before it is given up.
@@ -58,6 +71,11 @@ class Config(BaseSettings):
     # How long a stopping service may take to finish the work in hand (HTTP requests, the
     # email being sent) before it lets go of it.
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    # API tokens: the identity provider's keys (all three), or a shared HS256 secret.
+    auth_jwks_url: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwt_secret: SecretStr | None = Field(default=None, min_length=32)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -25,7 +25,7 @@ from typing import Generic
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-from services.common import db
+from services.common import db, metrics
 from services.common.envelope import CloudEvent, D, InvalidEvent, decode
 from services.common.kafka import DeadLetters
 from services.common.logs import describe_failure
@@ -47,7 +47,13 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, broker_unavailable) or db.is_transient(error)
 
 
-BatchHandler = Callable[[Sequence[CloudEvent[D]]], Awaitable[None]]
+# A handler may return how many of the events it found already processed (duplicates).
+BatchHandler = Callable[[Sequence[CloudEvent[D]]], Awaitable[int | None]]
+
+
+def _count_handled(topic: str, count: int, duplicates: int | None) -> None:
+    metrics.consumed(topic, "duplicate", duplicates or 0)
+    metrics.consumed(topic, "processed", count - (duplicates or 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +104,8 @@ class BatchConsumer(Generic[D]):
     async def _handle(self, items: list[tuple[ConsumerRecord, CloudEvent[D]]]) -> None:
         for delay in self.backoff.delays():
             try:
-                await self._handler([event for _, event in items])
+                duplicates = await self._handler([event for _, event in items])
+                _count_handled(items[0][0].topic, len(items), duplicates)
                 return
             except Exception as error:
                 if not is_transient(error):
@@ -128,6 +135,8 @@ class BatchConsumer(Generic[D]):
         for delay in self.backoff.delays():
             try:
                 await self._dead_letters.send(record, error)
+                reason = error.partition(":")[0].replace(" ", "_")
+                metrics.consumed(record.topic, "dead_lettered", reason=reason)
                 return
             except KafkaError as failure:
                 if not (failure.retriable or is_transient(failure)):

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from services.common.logs import describe_failure
+
 Check = Callable[[], Awaitable[None]]
 
 
@@ -31,5 +33,6 @@ async def _run(check: Check) -> str:
     try:
         await asyncio.wait_for(check(), timeout=3)
     except Exception as error:
-        return f"failed: {error!r}"
+        # Kinds and places, never a message that could quote a connection string.
+        return f"failed: {describe_failure(error)}"
     return "ok"

@@ -13,6 +13,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 
+from services.common import kafka_security
 from services.common.config import Config
 from services.common.contract import ALL_TOPICS
 
@@ -29,12 +30,15 @@ def make_producer(config: Config) -> AIOKafkaProducer:
         enable_idempotence=config.kafka_enable_idempotence,
         linger_ms=2,
         request_timeout_ms=10_000,
+        **kafka_security.client_options(config),
     )
 
 
 async def create_topics(config: Config, names: tuple[str, ...] = ALL_TOPICS) -> list[str]:
     """Create the topics that do not exist yet; return the names created. Idempotent."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=config.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=config.kafka_bootstrap_servers, **kafka_security.client_options(config)
+    )
     await admin.start()
     try:
         response = await admin.create_topics(

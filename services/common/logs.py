@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka.errors import KafkaError
+from pydantic_core import to_json
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,7 +26,21 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
+        # `extra={"fields": {...}}`: values of their own, for a log pipeline to filter on.
+        entry.update(getattr(record, "fields", ()))
+        # `extra={"lines": [...]}`: one line per item, a batch's in one call (see `log_lines`).
+        if lines := getattr(record, "lines", None):
+            # The common part serialised once; each item's, in C, appended to it.
+            common = json.dumps(entry, ensure_ascii=False)[:-1] + ", "
+            return "\n".join(common + to_json(line).decode()[1:] for line in lines)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def log_lines(logger: logging.Logger, message: str, lines: list[dict]) -> None:
+    """One JSON line per item of `lines` (a batch's decisions, say), written in one call:
+    a hot path pays one logging call per batch, not per item."""
+    if lines and logger.isEnabledFor(logging.INFO):
+        logger.info(message, extra={"lines": lines})
 
 
 def configure_logging(level: str, *, service: str) -> None:

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from services.common import outage
 from services.common.contract import EVENT_TOPICS, ContractModel, record_key
 from services.common.db import TRANSIENT_DB_ERRORS, advisory_lock_key, as_json
 from services.common.envelope import CloudEvent, Headers, encode_binary
@@ -287,8 +288,9 @@ class OutboxRelay:
                     await self._relay_while_listening(listener)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox relay for %s failed; retrying", self._schema)
+            except Exception as error:
+                if not outage.report(error):
+                    log.exception("outbox relay for %s failed; retrying", self._schema)
                 await asyncio.sleep(self._poll_interval)
 
     async def publish_pending(self) -> int:
@@ -328,6 +330,7 @@ class OutboxRelay:
             self._wake.clear()
             while await self._publish_pending_uninterrupted() == self._batch_size:
                 pass
+            outage.of("postgres").succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
 
@@ -349,11 +352,7 @@ class OutboxRelay:
     async def _listening(self):
         """Hold a connection that LISTENs for the outbox channel while relaying."""
         channel = _channel(self._schema)
-        try:
-            connection = await self._pool.acquire()
-        except TRANSIENT_DB_ERRORS:
-            log.warning("outbox relay for %s: database unavailable", self._schema)
-            raise
+        connection = await self._pool.acquire()
         try:
             await connection.add_listener(channel, self._on_notify)
             yield connection

@@ -2,16 +2,21 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
-from services.common import db, kafka
+from services.common import db, kafka, kafka_security
 from services.common.config import Config
 from services.common.http import Check
+from services.common.logs import describe_failure
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,16 @@ async def infrastructure(
     try:
         await db.migrate(pool, schema, *migrations)
         producer = kafka.make_producer(config)
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaError as error:
+            # Wrong credentials, an untrusted certificate, no broker: say which, and stop.
+            message = (
+                f"cannot connect to Kafka at {kafka_security.describe(config)}: "
+                f"{describe_failure(error)}"
+            )
+            log.critical(message)
+            raise RuntimeError(message) from None
         try:
             yield Infrastructure(config, pool, producer)
         finally:

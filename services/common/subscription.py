@@ -19,6 +19,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from services.common import kafka_security, metrics
 from services.common.config import Config
 from services.common.consumer import BatchConsumer, DeadLetterRefused
 from services.common.http import Check
@@ -58,7 +59,13 @@ async def _leave_undecoded(message: object) -> None:
 
 def consumer_broker(config: Config) -> KafkaBroker:
     """A broker for subscriptions only: no producer nor admin client of its own to open."""
-    return KafkaBroker(config.kafka_bootstrap_servers, consumer_only=True)
+    # Its log lines go through ours (JSON, redacted), not FastStream's own coloured handler.
+    return KafkaBroker(
+        config.kafka_bootstrap_servers,
+        consumer_only=True,
+        logger=logging.getLogger("faststream"),
+        security=kafka_security.broker_security(config),
+    )
 
 
 def subscribe_batches(
@@ -118,6 +125,7 @@ def subscribe_batches(
         except DeadLetterRefused as error:
             await _rewind(message)
             consumer.halted = f"stopped: the dead-letter topic refuses records ({error})"
+            metrics.consumed(topic, "parked", len(message.raw_message))
             log.critical("%s on %s: fix it, then restart the service", consumer.halted, topic)
             # Not awaited here: stopping the subscriber ends the task that runs this handler.
             stop = asyncio.create_task(subscriber.stop())

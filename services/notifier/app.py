@@ -7,8 +7,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.common import retention
+from services.common import metrics, problems, retention
 from services.common.config import Config
+from services.common.consumer_health import ConsumerHealth
+from services.common.guard import RequestGuard
 from services.common.http import health_router
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
@@ -25,6 +27,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
     """`group_ids` (settings, choices) overrides the consumer groups: tests replay with it."""
     settings_group, choices_group = group_ids or subscribers.groups(config)
     checks = {}
+    refreshers: list[metrics.Refresh] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -34,6 +37,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 config.smtp_url,
                 timeout=config.smtp_timeout_seconds,
                 outbox_dir=config.mail_outbox_dir,
+                ca_file=config.smtp_ca_file,
             )
             sender = Sender(
                 infra.pool,
@@ -58,6 +62,15 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 service.ChoiceRecorder(infra.pool),
                 group_id=choices_group,
             )
+            for name, broker in (("settings", settings_broker), ("choices", choices_broker)):
+                progress = ConsumerHealth(broker)
+                checks[f"consumers progress ({name})"] = progress.check
+                refreshers.append(progress.lag)
+            refreshers.append(
+                metrics.backlog_refresher(
+                    infra.pool, "notifier emails", "notifier.emails", "status = 'pending'"
+                )
+            )
             try:
                 purge = retention.purge_periodically(
                     infra.pool, [repository.purge_choices], retention=config.dedupe_retention
@@ -77,4 +90,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
 
     app = FastAPI(title="portal-autopay notifier", lifespan=lifespan)
     app.include_router(health_router(checks))
+    problems.install(app)
+    app.add_middleware(RequestGuard)
+    metrics.install(app, refreshers)
     return app

@@ -121,7 +121,9 @@ class EmailFacts:
 
     @classmethod
     def from_json(cls, data: dict) -> "EmailFacts":
-        return cls(**(data | {"occurred_at": datetime.fromisoformat(data["occurred_at"])}))
+        """Stored facts may carry more than the templates show (the merchant id, for logs)."""
+        known = {name: data[name] for name in cls.__dataclass_fields__}
+        return cls(**(known | {"occurred_at": datetime.fromisoformat(data["occurred_at"])}))
 
 
 def email_facts(

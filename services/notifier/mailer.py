@@ -42,9 +42,11 @@ class SmtpSettings:
     username: str | None
     password: str | None
     timeout: float
+    # The CA that signed the server's certificate, when not one of the system's.
+    ca_file: str | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float) -> "SmtpSettings":
+    def from_url(cls, url: str, *, timeout: float, ca_file: str | None = None) -> "SmtpSettings":
         """`smtp://[user:password@]host[:port][?starttls=true|false]` or `smtps://…`."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
@@ -59,6 +61,7 @@ class SmtpSettings:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             timeout=timeout,
+            ca_file=ca_file,
         )
 
 
@@ -115,6 +118,7 @@ class SmtpMailer:
             username=settings.username,
             password=settings.password,
             timeout=settings.timeout,
+            cert_bundle=settings.ca_file,
         )
         try:
             await client.connect()
@@ -163,7 +167,10 @@ class OutboxDirMailer:
         partial.replace(path)
 
 
-def make_mailer(smtp_url: str | None, *, timeout: float, outbox_dir: Path) -> Mailer:
+def make_mailer(
+    smtp_url: str | None, *, timeout: float, outbox_dir: Path, ca_file: Path | None = None
+) -> Mailer:
     if smtp_url:
-        return SmtpMailer(SmtpSettings.from_url(smtp_url, timeout=timeout))
+        ca = str(ca_file) if ca_file else None
+        return SmtpMailer(SmtpSettings.from_url(smtp_url, timeout=timeout, ca_file=ca))
     return OutboxDirMailer(outbox_dir)

@@ -17,9 +17,11 @@ from email.utils import parseaddr
 
 import asyncpg
 
+from services.common import outage
 from services.common.db import TRANSIENT_DB_ERRORS
 from services.notifier import email_queue, repository
 from services.notifier.domain import EmailFacts, RetryPolicy, Template, message_id
+from services.notifier.email_log import log_attempt
 from services.notifier.email_queue import Outcome, QueuedEmail
 from services.notifier.mailer import Mailer, PermanentFailure, TemporaryFailure
 from services.notifier.mime import build
@@ -71,8 +73,10 @@ class Sender:
                             self._wake.clear()
                             if await self._send_batch(key) < self._batch_size:
                                 await self._idle()
-                except Exception:
-                    log.exception("email sender failed; retrying")
+                            outage.of("postgres").succeeded()
+                except Exception as error:
+                    if not outage.report(error):
+                        log.exception("email sender failed; retrying")
                     await self._idle()
         finally:
             self._stopped.set()
@@ -100,6 +104,7 @@ class Sender:
             if self._stopping:
                 return  # not started: the claim ends with this sender's session
             outcome = await self._send(email)
+        log_attempt(email, outcome)
         await self._record(outcome)
 
     async def _record(self, outcome: Outcome) -> None:
@@ -136,7 +141,6 @@ class Sender:
         self._wake.set()
 
     async def _send(self, email: QueuedEmail) -> Outcome:
-        which = (email.event_id, email.recipient)
         try:
             rendered = self._renderer.render(
                 Template(email.template), email.locale, EmailFacts.from_json(email.facts)
@@ -150,18 +154,13 @@ class Sender:
                     date=datetime.now(UTC),
                 )
             )
+        # Each outcome is logged once, by `log_attempt`, without the full address.
         except PermanentFailure as error:
-            log.warning(
-                "email %s to %s refused for good: %s", email.event_id, email.recipient, error
-            )
             return self._failure(email, str(error), permanent=True)
         except TemporaryFailure as error:
-            log.info(
-                "email %s to %s failed, will retry: %s", email.event_id, email.recipient, error
-            )
             return self._failure(email, str(error), permanent=False)
         except Exception as error:
-            log.exception("email %s to %s could not be sent", *which)
+            log.exception("email %s could not be sent", email.event_id)
             return self._failure(email, repr(error), permanent=False)
         return Outcome(email.event_id, email.recipient, "sent")
 

@@ -18,6 +18,7 @@ from services.notifier.domain import (
     settings_needed,
     template_for,
 )
+from services.notifier.email_log import MERCHANT_FACT
 from services.notifier.repository import ChoiceRow, EmailRow, Recipients
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,13 @@ def _email_rows(event: CloudEvent[AutopayChoiceRecorded], recipients: Recipients
         event.data, event_id=event.id, occurred_at=event.time, locale=recipients.locale
     )
     return [
-        EmailRow(event.id, address, template, recipients.locale, facts.to_json())
+        EmailRow(
+            event.id,
+            address,
+            template,
+            recipients.locale,
+            {**facts.to_json(), MERCHANT_FACT: event.data.merchant_id},
+        )
         for address in dict.fromkeys(recipients.emails)
     ]
 

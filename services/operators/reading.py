@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common import kafka_security
 from services.common.config import Config
 
 # The embedded broker holds a fetch this long even when records are there: short, so that the
@@ -31,6 +32,7 @@ async def assigned(config: Config, topic: str) -> AsyncIterator[AIOKafkaConsumer
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        **kafka_security.client_options(config),
     )
     try:
         await consumer.start()
@@ -41,7 +43,9 @@ async def assigned(config: Config, topic: str) -> AsyncIterator[AIOKafkaConsumer
 
 
 async def _partitions(config: Config, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=config.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=config.kafka_bootstrap_servers, **kafka_security.client_options(config)
+    )
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])

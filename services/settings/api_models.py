@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from services.common.contract import EmailAddress, Locale, Notification, PortalSettings
@@ -24,6 +24,8 @@ def _distinct(emails: list[str] | None) -> list[str] | None:
 class NotificationIn(Notification):
     model_config = ConfigDict(extra="forbid")
 
+    emails: list[EmailAddress] = Field(max_length=10, json_schema_extra={"uniqueItems": True})
+
     _distinct_emails = field_validator("emails")(_distinct)
 
 
@@ -37,38 +39,44 @@ class ReplaceBody(BaseModel):
 
 
 class _Partial(BaseModel):
-    """A PATCH part: absent fields keep their value; null is not a value any field takes."""
+    """A PATCH part: absent fields keep their value; null is not a value any field takes.
+
+    Fields default to None only to tell "absent" (not in `model_fields_set`); a null sent is
+    refused by the field's own type, and the OpenAPI document allows no null.
+    """
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> "_Partial":
-        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
-        if nulls:
-            raise PydanticCustomError(
-                "null_value", "null given for {fields}", {"fields": ", ".join(sorted(nulls))}
-            )
-        return self
+
+def _absent(**details: Any) -> Any:
+    return Field(default=None, **{"json_schema_extra": _without_default, **details})
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _unique_without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+    schema["uniqueItems"] = True
 
 
 def _switch(name: str) -> Any:
-    return Field(default=None, description=PortalSettings.model_fields[name].description)
+    return _absent(description=PortalSettings.model_fields[name].description)
 
 
 class SettingsPatch(_Partial):
-    allow_customer_autopay_changes: bool | None = _switch("allow_customer_autopay_changes")
-    auto_enable_autopay_on_new_payment_method: bool | None = _switch(
+    allow_customer_autopay_changes: bool = _switch("allow_customer_autopay_changes")
+    auto_enable_autopay_on_new_payment_method: bool = _switch(
         "auto_enable_autopay_on_new_payment_method"
     )
-    default_use_for_autopay_checked: bool | None = _switch("default_use_for_autopay_checked")
-    auto_enable_autopay_on_payment_link: bool | None = _switch(
-        "auto_enable_autopay_on_payment_link"
-    )
+    default_use_for_autopay_checked: bool = _switch("default_use_for_autopay_checked")
+    auto_enable_autopay_on_payment_link: bool = _switch("auto_enable_autopay_on_payment_link")
 
 
 class NotificationPatch(_Partial):
-    emails: list[EmailAddress] | None = Field(default=None, max_length=10)
-    locale: Locale | None = None
+    emails: list[EmailAddress] = _absent(max_length=10, json_schema_extra=_unique_without_default)
+    locale: Locale = _absent()
 
     _distinct_emails = field_validator("emails")(_distinct)
 
@@ -76,8 +84,8 @@ class NotificationPatch(_Partial):
 class PatchBody(_Partial):
     """PATCH: only the fields given change."""
 
-    settings: SettingsPatch | None = None
-    notification: NotificationPatch | None = None
+    settings: SettingsPatch = _absent()
+    notification: NotificationPatch = _absent()
 
 
 class SettingsDocument(BaseModel):
@@ -106,9 +114,9 @@ class FieldProblem(BaseModel):
 
 class Problem(BaseModel):
     reason: str = Field(
-        description="invalid_merchant_id, invalid_version, invalid_query, invalid_header, "
-        "invalid_if_match, malformed_json, invalid_settings, version_mismatch, version_not_found, "
-        "unavailable"
+        description="invalid_merchant_id, invalid_version, invalid_query, invalid_if_match, "
+        "malformed_json, missing_token, invalid_token, insufficient_scope, unknown_merchant, "
+        "invalid_settings, version_mismatch, version_not_found, unavailable"
     )
     message: str
     errors: list[FieldProblem] | None = Field(

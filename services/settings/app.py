@@ -3,11 +3,14 @@
 import contextlib
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from services.common import outbox
+from services.common import metrics, outbox
+from services.common.auth import Authenticator
 from services.common.config import Config
+from services.common.guard import RequestGuard
 from services.common.http import health_router
+from services.common.problems import known_query_only
 from services.common.runtime import background, infrastructure
 from services.settings import http, problems
 from services.settings.repository import SCHEMA, PostgresStore
@@ -17,12 +20,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(config: Config) -> FastAPI:
+    """Raises AuthNotConfigured when the service could not check API tokens."""
+    authenticator = Authenticator(config)
     checks = {}
+    refreshers: list[metrics.Refresh] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
+            refreshers.append(metrics.backlog_refresher(infra.pool, "settings", "settings.outbox"))
             app.state.settings_service = SettingsService(PostgresStore(infra.pool))
             relay = outbox.OutboxRelay(infra.pool, SCHEMA, infra.producer, config.topic)
             async with background(relay.run()):
@@ -33,8 +40,12 @@ def create_app(config: Config) -> FastAPI:
         description="Merchants' customer-portal AutoPay settings, versioned. Every change "
         "is published once as PortalSettingsChanged on portal.settings.changed.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
     )
+    app.state.authenticator = authenticator
     app.include_router(health_router(checks))
     app.include_router(http.router())
     problems.install_error_handlers(app)
+    app.add_middleware(RequestGuard)
+    metrics.install(app, refreshers)
     return app

@@ -4,9 +4,12 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BeforeValidator, Field
 
-from services.common import contract
+from services.common.auth import Principal
+from services.common.bearer import AUTH_RESPONSES, requires
 from services.common.contract import Identifier, Notification, PortalSettings
+from services.common.problems import ApiError
 from services.settings.api_models import (
     PatchBody,
     Problem,
@@ -15,49 +18,50 @@ from services.settings.api_models import (
     VersionPage,
 )
 from services.settings.domain import Changes, Content, SettingsVersion
-from services.settings.problems import ApiError, etag
+from services.settings.problems import etag
 from services.settings.service import SettingsService, VersionNotFound
 
-ACTOR_HEADER = "X-Actor"
-DEFAULT_ACTOR = "api"
 MAX_PAGE = 100
 # Versions are PostgreSQL integers: a larger number in a URL is malformed, not a server error.
 MAX_VERSION = 2**31 - 1
 
+_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
+
+
+def _canonical(text: object) -> object:
+    """`7`, never `07`, `+7` or `0_7` (which int() would take): one spelling per version."""
+    if isinstance(text, str) and not _DECIMAL.match(text):
+        raise ValueError("not a canonical decimal")
+    return text
+
+
+def _version(lowest: int) -> Any:
+    return Annotated[int, Field(ge=lowest, le=MAX_VERSION), BeforeValidator(_canonical)]
+
+
+_ENTITY_TAG_PATTERN = r'^\s*(?:"(\d{1,9})"|(\d{1,9})|(\*))\s*$'
 MerchantId = Annotated[Identifier, Path(description="1–64 of A-Z a-z 0-9 _ -")]
 
 
-async def actor(
-    name: Annotated[
-        # The event's `changed_by`: the contract's rules (1–200 characters, no control ones).
-        contract.Actor,
-        Header(
-            alias=ACTOR_HEADER,
-            description="Who makes the change, recorded as `updated_by` and the event's "
-            f"`changed_by`; `{DEFAULT_ACTOR}` when absent.",
-        ),
-    ] = DEFAULT_ACTOR,
-) -> str:
-    """Who is saving. The one place to change when merchant-scoped API tokens arrive: the
-    token's subject becomes the actor, and a token for another merchant is refused here.
-
-    Async only so that FastAPI calls it on the event loop rather than in a worker thread.
-    """
-    return name
-
-
-Actor = Annotated[str, Depends(actor)]
+# A token for another merchant: answered as for a merchant that does not exist.
+UNKNOWN_MERCHANT = ApiError(404, "unknown_merchant", "no such merchant")
+Reader = Annotated[Principal, Depends(requires("settings:read", hidden=UNKNOWN_MERCHANT))]
+Writer = Annotated[Principal, Depends(requires("settings:write", hidden=UNKNOWN_MERCHANT))]
 IfMatch = Annotated[
-    str | None,
+    str,
     Header(
         alias="If-Match",
         description='`"<version>"` (the ETag of what you edited): 412 if it is no longer current.',
+        # Documented, but checked by `_expected_version`, for its own reason (invalid_if_match).
+        json_schema_extra={"pattern": _ENTITY_TAG_PATTERN},
     ),
 ]
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
     400: {"model": Problem, "description": "Malformed id, query, header or JSON."},
+    404: {"model": Problem, "description": "A merchant the token may not act for."},
     503: {"model": Problem, "description": "PostgreSQL unreachable: nothing saved, retry."},
 }
 SAVE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -71,7 +75,9 @@ def router() -> APIRouter:
     api = APIRouter(prefix="/v1/merchants/{merchant_id}/portal-settings", tags=["settings"])
 
     @api.get("", response_model=SettingsDocument, responses=ERRORS)
-    async def get_settings(merchant_id: MerchantId, request: Request, response: Response):
+    async def get_settings(
+        merchant_id: MerchantId, request: Request, response: Response, _: Reader
+    ):
         """The merchant's current settings (the defaults, version 0, if never saved)."""
         current = await _service(request).current(merchant_id)
         response.headers["ETag"] = etag(current.version)
@@ -83,7 +89,7 @@ def router() -> APIRouter:
         body: ReplaceBody,
         request: Request,
         response: Response,
-        actor: Actor,
+        caller: Writer,
         if_match: IfMatch = None,
     ):
         """Replace the whole document; a new version only if something changed."""
@@ -94,7 +100,7 @@ def router() -> APIRouter:
                 Notification.model_validate(body.notification.model_dump()),
             ),
             expected_version=_expected_version(if_match),
-            actor=actor,
+            actor=caller.subject,
         )
         response.headers["ETag"] = etag(saved.current.version)
         return _document(saved.current)
@@ -105,7 +111,7 @@ def router() -> APIRouter:
         body: PatchBody,
         request: Request,
         response: Response,
-        actor: Actor,
+        caller: Writer,
         if_match: IfMatch = None,
     ):
         """Change only the fields given; a new version only if something changed."""
@@ -116,7 +122,7 @@ def router() -> APIRouter:
             ),
         )
         saved = await _service(request).patch(
-            merchant_id, changes, expected_version=_expected_version(if_match), actor=actor
+            merchant_id, changes, expected_version=_expected_version(if_match), actor=caller.subject
         )
         response.headers["ETag"] = etag(saved.current.version)
         return _document(saved.current)
@@ -125,10 +131,10 @@ def router() -> APIRouter:
     async def list_versions(
         merchant_id: MerchantId,
         request: Request,
+        _: Reader,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-        before: Annotated[
-            int | None, Query(ge=1, le=MAX_VERSION, description="Versions older than this.")
-        ] = None,
+        # None only as "absent": the document allows no null.
+        before: Annotated[_version(1), Query(description="Versions older than this.")] = None,
     ):
         """The history of the merchant's settings, newest first, `limit` per page."""
         versions = await _service(request).history(merchant_id, before=before, limit=limit)
@@ -143,13 +149,17 @@ def router() -> APIRouter:
     @api.get(
         "/versions/{version}",
         response_model=SettingsDocument,
-        responses={**ERRORS, 404: {"model": Problem, "description": "No such version."}},
+        responses={
+            **ERRORS,
+            404: {"model": Problem, "description": "No such version, or merchant."},
+        },
     )
     async def get_version(
         merchant_id: MerchantId,
-        version: Annotated[int, Path(ge=0, le=MAX_VERSION)],
+        version: Annotated[_version(0), Path()],
         request: Request,
         response: Response,
+        _: Reader,
     ):
         """One stored version (1, 2, 3…)."""
         try:
@@ -177,7 +187,7 @@ def _document(version: SettingsVersion) -> SettingsDocument:
     )
 
 
-_ENTITY_TAG = re.compile(r'^\s*(?:"(\d{1,9})"|(\d{1,9})|(\*))\s*$')
+_ENTITY_TAG = re.compile(_ENTITY_TAG_PATTERN)
 
 
 def _expected_version(if_match: str | None) -> int | None:

@@ -1,6 +1,6 @@
 """Errors as JSON: `{"reason": ..., "message": ...}`, with `errors` per field for a bad body.
 
-400 for a malformed request (id, query, header, JSON), 404 for an unknown version, 412 when
+400 for a malformed request (id, query, If-Match, JSON), 404 for an unknown version, 412 when
 If-Match names another version, 422 for a body that is not valid settings, 503 when
 PostgreSQL cannot be reached (nothing was saved; retry).
 """
@@ -12,20 +12,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.common import outage, problems
 from services.common.db import TRANSIENT_DB_ERRORS
+from services.common.problems import problem as _problem
 from services.settings.domain import InvalidContent, VersionConflict
 
 log = logging.getLogger(__name__)
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.reason, self.message, self.extra = status, reason, message, extra
+# Bounds on what a bad body makes us write back: a body full of mistakes gets a short answer.
+MAX_LISTED_ERRORS = 20
+MAX_FIELD_NAME = 100
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    problems.install(app)
     app.add_exception_handler(VersionConflict, _version_conflict)
     app.add_exception_handler(InvalidContent, _invalid_content)
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -37,18 +37,9 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _problem(status: int, reason: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"reason": reason, "message": message, **extra}, status_code=status)
-
-
-async def _api_error(_: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ApiError)
-    return _problem(error.status, error.reason, error.message, **error.extra)
-
-
 async def _unavailable(_: Request, error: Exception) -> JSONResponse:
     # The transaction did not commit: nothing was stored or published, so a retry is safe.
-    log.warning("database unavailable: %r", error)
+    outage.report(error)
     response = _problem(503, "unavailable", "the settings store is unavailable; retry shortly")
     response.headers["Retry-After"] = "1"
     return response
@@ -76,7 +67,6 @@ async def _invalid_content(_: Request, error: Exception) -> JSONResponse:
 _MALFORMED = {
     "path": ("invalid_merchant_id", "the merchant id must be 1–64 of A-Z a-z 0-9 _ -"),
     "query": ("invalid_query", "a query parameter is out of range or not a number"),
-    "header": ("invalid_header", "a header is malformed"),
 }
 
 
@@ -96,18 +86,25 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
 
 
 def _invalid_settings(problems: list[dict[str, Any]]) -> JSONResponse:
+    listed = problems[:MAX_LISTED_ERRORS]
+    more = (
+        f" (the first {len(listed)} of {len(problems)} problems)" if problems[len(listed) :] else ""
+    )
     return _problem(
         422,
         "invalid_settings",
-        "the body is not valid portal settings",
-        errors=[_field_problem(problem) for problem in problems],
+        f"the body is not valid portal settings{more}",
+        errors=[_field_problem(problem) for problem in listed],
     )
 
 
 def _field_problem(problem: dict[str, Any]) -> dict[str, str]:
-    path = [str(part) for part in problem["loc"][1:]]
+    """One problem, named by field and rule; the message never quotes the rejected value."""
+    path = [str(part)[:MAX_FIELD_NAME] for part in problem["loc"][1:]]
     kind = problem["type"]
-    if kind == "extra_forbidden":
+    if problem.get("input", ...) is None and kind != "missing":
+        reason = "null_value"
+    elif kind == "extra_forbidden":
         reason = "unknown_field"
     elif kind == "missing":
         reason = "missing_field"
@@ -121,4 +118,12 @@ def _field_problem(problem: dict[str, Any]) -> dict[str, str]:
         reason = "too_many_emails" if path[-1:] == ["emails"] else "too_long"
     else:
         reason = kind
-    return {"field": ".".join(path) or "body", "reason": reason, "message": problem["msg"]}
+    message = _MESSAGES.get(reason, problem["msg"])
+    return {"field": ".".join(path) or "body", "reason": reason, "message": message}
+
+
+# Messages of our own where pydantic's could say more than the rule.
+_MESSAGES = {
+    "null_value": "null is not a value; leave the field out to keep it",
+    "unknown_field": "no such field",
+}

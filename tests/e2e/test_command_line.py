@@ -67,7 +67,7 @@ async def test_dev_brings_the_whole_stack_up_and_ctrl_c_leaves_no_process(broker
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SMTP_URL")
+        if name not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SMTP_URL", "AUTH_JWT_SECRET")
     }
     dev = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "services.cli", "dev", "--broker", broker),
@@ -80,13 +80,19 @@ async def test_dev_brings_the_whole_stack_up_and_ctrl_c_leaves_no_process(broker
     output: list[str] = []
     try:
         async with asyncio.timeout(90):
-            while "portal-autopay is running" not in "".join(output):
+            while "export TOKEN=" not in "".join(output):
                 line = await dev.stdout.readline()
                 assert line, f"dev exited early: {''.join(output)}"
                 output.append(line.decode())
         async with httpx.AsyncClient(timeout=5) as client:
             for port in DEFAULT_HTTP_PORTS.values():
                 assert (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+            # The token it prints works with the README's examples, and is needed.
+            token = "".join(output).split("export TOKEN=")[1].split()[0]
+            settings = "http://127.0.0.1:8081/v1/merchants/shop-42/portal-settings"
+            answer = await client.get(settings, headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200
+            assert (await client.get(settings)).status_code == 401
         family = [dev.pid, *(child.pid for child in psutil.Process(dev.pid).children(True))]
         assert len(family) >= 5, "the broker, PostgreSQL and three services"
     finally:

@@ -7,6 +7,7 @@ from services.common.contract import SETTINGS_CHANGED_TOPIC, PortalSettingsChang
 from services.common.db import advisory_lock_key
 from services.common.embedded import free_port
 from services.common.envelope import decode
+from tests.auth import bearer
 from tests.support import ServiceProcess, TopicReader, header
 
 URL = "/v1/merchants/shop-42/portal-settings"
@@ -17,9 +18,11 @@ async def test_a_merchant_changes_settings_through_the_running_service(config):
     service = ServiceProcess("settings", config, free_port()).start()
     try:
         await service.wait_ready()
-        async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
+        async with httpx.AsyncClient(
+            base_url=service.url, timeout=5, headers=bearer("shop-42", subject="ada")
+        ) as client:
             assert (await client.get(URL)).json()["version"] == 0
-            saved = await client.patch(URL, json=ALLOW, headers={"X-Actor": "ada"})
+            saved = await client.patch(URL, json=ALLOW)
             assert saved.status_code == 200 and saved.headers["etag"] == '"1"'
             stale = await client.patch(URL, json={}, headers={"If-Match": '"0"'})
             assert stale.status_code == 412
@@ -46,7 +49,9 @@ async def test_a_service_killed_between_commit_and_publish_publishes_once_on_res
         await relay_lock.execute(
             "SELECT pg_advisory_lock($1)", advisory_lock_key("outbox:settings")
         )
-        async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
+        async with httpx.AsyncClient(
+            base_url=service.url, timeout=5, headers=bearer("shop-42")
+        ) as client:
             assert (await client.patch(URL, json=ALLOW)).status_code == 200
         async with TopicReader(config, SETTINGS_CHANGED_TOPIC) as reader:
             assert await reader.settle() == []
@@ -65,3 +70,31 @@ async def test_a_service_killed_between_commit_and_publish_publishes_once_on_res
     finally:
         service.stop()
         await relay_lock.close()
+
+
+async def test_a_huge_streamed_body_is_refused_at_once_without_a_content_length(config):
+    # The body that froze the service: 14 MB of unknown keys. Sent chunked, it declares no size.
+    huge = b'{"settings": {' + b", ".join(b'"k%d": 1' % n for n in range(1_000_000)) + b"}}"
+    service = ServiceProcess("settings", config, free_port()).start()
+    try:
+        await service.wait_ready()
+
+        async def chunks():
+            for start in range(0, len(huge), 65536):
+                yield huge[start : start + 65536]
+
+        async with httpx.AsyncClient(
+            base_url=service.url, timeout=10, headers=bearer("shop-42")
+        ) as client:
+            try:
+                refused = await client.patch(
+                    URL, content=chunks(), headers={"content-type": "application/json"}
+                )
+            except httpx.WriteError:
+                refused = None  # the server answered and closed before the rest was sent
+            if refused is not None:
+                assert refused.status_code == 413
+                assert len(refused.content) < 200
+            assert (await client.get(URL)).json()["version"] == 0
+    finally:
+        service.stop()

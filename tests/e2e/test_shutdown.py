@@ -14,6 +14,7 @@ from services.common.contract import (
     SETTINGS_CHANGED_TOPIC,
 )
 from services.common.embedded import free_port
+from tests.auth import bearer
 from tests.integration.autopay import events as autopay_events
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.support import ServiceProcess, TopicReader, eventually, publish
@@ -32,7 +33,9 @@ async def test_settings_stopped_by_sigterm_exits_0_with_the_saved_change_publish
     service = ServiceProcess("settings", config, free_port()).start()
     try:
         await service.wait_ready()
-        async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
+        async with httpx.AsyncClient(
+            base_url=service.url, timeout=5, headers=bearer("shop-1")
+        ) as client:
             saved = await client.patch(
                 "/v1/merchants/shop-1/portal-settings",
                 json={"settings": {"allow_customer_autopay_changes": True}},

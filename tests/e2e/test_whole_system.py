@@ -10,6 +10,7 @@ import asyncio
 import httpx
 
 from services.common.embedded import free_port
+from tests.auth import bearer
 from tests.integration.autopay.events import payment_method_added
 from tests.support import ServiceProcess, eventually, publish
 
@@ -27,7 +28,7 @@ async def test_a_customer_choice_sets_the_profile_and_emails_the_merchant(config
         async with httpx.AsyncClient(base_url=services["settings"].url, timeout=10) as client:
             saved = await client.put(
                 f"/v1/merchants/{MERCHANT}/portal-settings",
-                headers={"X-Actor": "marie@boulangerie.example"},
+                headers=bearer(MERCHANT, subject="marie@boulangerie.example"),
                 json={
                     "settings": {
                         "allow_customer_autopay_changes": True,
@@ -47,7 +48,9 @@ async def test_a_customer_choice_sets_the_profile_and_emails_the_merchant(config
             payment_method_added(MERCHANT, "unchecks-it", box=False, version=1),
         )
 
-        async with httpx.AsyncClient(base_url=services["autopay"].url, timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=services["autopay"].url, timeout=10, headers=bearer(MERCHANT)
+        ) as client:
 
             async def profile_of(customer: str) -> dict | None:
                 answer = await client.get(

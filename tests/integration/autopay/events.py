@@ -18,6 +18,7 @@ from services.common.contract import (
     PortalSettingsChanged,
 )
 from services.common.envelope import CloudEvent, new_event
+from tests.auth import platform
 from tests.support import header
 
 
@@ -96,6 +97,8 @@ async def autopay_in_process(config: Config) -> AsyncIterator[httpx.AsyncClient]
     app = create_app(config)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://autopay") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://autopay", headers=platform()
+        ) as client,
     ):
         yield client

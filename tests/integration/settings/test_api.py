@@ -6,6 +6,7 @@ import asyncpg
 
 from services.common.contract import SETTINGS_CHANGED_TOPIC, PortalSettingsChanged
 from services.common.envelope import decode
+from tests.auth import bearer
 from tests.settings_documents import DOCUMENT, SETTINGS
 from tests.support import TopicReader, header
 
@@ -33,7 +34,7 @@ def changed(record) -> PortalSettingsChanged:
 
 
 async def test_a_change_is_stored_and_its_event_arrives_with_the_contract_fields(config, client):
-    saved = await client.put(url(), json=DOCUMENT, headers={"X-Actor": "ada@merchant"})
+    saved = await client.put(url(), json=DOCUMENT, headers=bearer("m1", subject="ada@merchant"))
     assert saved.status_code == 200 and saved.headers["etag"] == '"1"'
 
     current = (await client.get(url())).json()
@@ -100,12 +101,12 @@ async def test_if_match_on_a_stale_version_gets_412_and_stores_and_publishes_not
 
 async def test_saves_that_change_nothing_make_no_version_and_publish_nothing(config, client):
     await client.put(url(), json=DOCUMENT)
-    again = await client.put(url(), json=DOCUMENT, headers={"X-Actor": "bob"})
+    again = await client.put(url(), json=DOCUMENT, headers=bearer("m1", subject="bob"))
     same = await client.patch(url(), json={"settings": {"allow_customer_autopay_changes": True}})
     empty = await client.patch(url(), json={})
     for response in (again, same, empty):
         assert response.status_code == 200
-        assert response.json()["version"] == 1 and response.json()["updated_by"] == "api"
+        assert response.json()["version"] == 1 and response.json()["updated_by"] == "tester"
     defaults = await client.put(
         url("m2"),
         json={

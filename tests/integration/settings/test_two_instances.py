@@ -8,6 +8,7 @@ import httpx
 from services.common.contract import SETTINGS_CHANGED_TOPIC, PortalSettingsChanged
 from services.common.envelope import decode
 from services.settings.app import create_app
+from tests.auth import bearer
 from tests.support import TopicReader
 
 URL = "/v1/merchants/m1/portal-settings"
@@ -18,7 +19,9 @@ async def instance(config):
     app = create_app(config)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://settings") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://settings", headers=bearer("m1")
+        ) as client:
             yield client
 
 

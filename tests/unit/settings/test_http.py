@@ -6,6 +6,7 @@ import pytest
 from services.common.config import Config
 from services.settings.app import create_app
 from services.settings.service import SettingsService
+from tests.auth import SECRET, bearer, platform
 from tests.settings_documents import DOCUMENT, SETTINGS
 from tests.unit.settings.fakes import FakeStore
 
@@ -17,13 +18,19 @@ def store() -> FakeStore:
     return FakeStore()
 
 
+# Acts for any merchant, so that malformed merchant ids reach the validation.
+PLATFORM_TOKEN = platform(subject="ada@merchant")
+
+
 @pytest.fixture
 async def client(store: FakeStore):
     # No lifespan: the routes get a service over the in-memory store instead of PostgreSQL.
-    app = create_app(Config(_env_file=None))
+    app = create_app(Config(_env_file=None, auth_jwt_secret=SECRET))
     app.state.settings_service = SettingsService(store)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://settings") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://settings", headers=PLATFORM_TOKEN
+    ) as client:
         yield client
 
 
@@ -39,7 +46,7 @@ async def test_get_of_a_merchant_that_never_saved_gives_the_defaults_as_version_
 
 
 async def test_put_returns_the_new_document_with_its_etag_and_author(client):
-    response = await client.put(URL, json=DOCUMENT, headers={"X-Actor": "ada@merchant"})
+    response = await client.put(URL, json=DOCUMENT)
     assert response.status_code == 200
     assert response.headers["etag"] == '"1"'
     body = response.json()
@@ -48,9 +55,13 @@ async def test_put_returns_the_new_document_with_its_etag_and_author(client):
     assert body["updated_at"] is not None
 
 
-async def test_a_change_without_an_actor_header_is_made_by_api(client):
-    response = await client.patch(URL, json={"notification": {"locale": "fr"}})
-    assert response.json()["updated_by"] == "api"
+async def test_a_change_is_made_by_the_subject_of_the_token_whatever_x_actor_says(client):
+    response = await client.patch(
+        URL,
+        json={"notification": {"locale": "fr"}},
+        headers={**bearer("m1", subject="bob@m1"), "X-Actor": "mallory"},
+    )
+    assert response.json()["updated_by"] == "bob@m1"
 
 
 async def test_if_match_accepts_the_etag_as_given_and_refuses_a_stale_one(client):
@@ -162,7 +173,6 @@ async def test_a_save_that_changes_nothing_answers_the_current_version(client, s
         ),
         ("get", "/v1/merchants/bad.id/portal-settings", None, {}, 400, "invalid_merchant_id"),
         ("put", URL, DOCUMENT, {"If-Match": "version one"}, 400, "invalid_if_match"),
-        ("put", URL, DOCUMENT, {"X-Actor": ""}, 400, "invalid_header"),
         ("get", f"{URL}/versions?limit=0", None, {}, 400, "invalid_query"),
         ("get", f"{URL}/versions?limit=many", None, {}, 400, "invalid_query"),
         ("get", f"{URL}/versions/first", None, {}, 400, "invalid_version"),
@@ -204,12 +214,12 @@ async def test_the_versions_page_links_to_the_next_older_page(client):
 
 
 async def test_one_version_is_served_with_its_etag(client):
-    await client.put(URL, json=DOCUMENT, headers={"X-Actor": "ada"})
+    await client.put(URL, json=DOCUMENT)
     await client.patch(URL, json={"notification": {"locale": "en"}})
     response = await client.get(f"{URL}/versions/1")
     assert response.status_code == 200 and response.headers["etag"] == '"1"'
     assert response.json()["notification"]["locale"] == "fr"
-    assert response.json()["updated_by"] == "ada"
+    assert response.json()["updated_by"] == "ada@merchant"
 
 
 async def test_the_openapi_document_describes_the_settings_routes(client):
@@ -261,8 +271,11 @@ async def test_an_internationalised_domain_in_its_ascii_form_is_accepted(client)
     assert response.json()["notification"]["emails"] == emails
 
 
-async def test_an_actor_with_a_control_character_is_a_400_not_a_failed_save(client, store):
-    response = await client.put(URL, json=DOCUMENT, headers={"X-Actor": "ada\tlovelace"})
-    assert response.status_code == 400
-    assert response.json()["reason"] == "invalid_header"
+async def test_a_token_naming_an_actor_with_a_control_character_is_refused_not_a_failed_save(
+    client, store
+):
+    # The subject becomes the event's `changed_by`, where the contract refuses it.
+    response = await client.put(URL, json=DOCUMENT, headers=bearer("m1", subject="ada\tlovelace"))
+    assert response.status_code == 401
+    assert response.json()["reason"] == "invalid_token"
     assert store.versions == {} and store.outbox == []
