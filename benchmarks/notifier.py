@@ -18,6 +18,7 @@ what it accepts.
 import argparse
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import sys
 import time
@@ -138,6 +139,11 @@ ROWS = [
 
 
 async def main(args: argparse.Namespace) -> None:
+    # The notifier runs in this process: FastStream's access log, a line per batch on stdout,
+    # would bury the table.
+    logging.getLogger("faststream.access.kafka").addFilter(
+        lambda record: record.levelno >= logging.WARNING
+    )
     accepted = multiprocessing.Value("i", 0)
     ready = multiprocessing.Event()
     port = free_port()
