@@ -18,14 +18,14 @@ Figures = dict[str, float]
 BROKERS = ("embedded", "apache-kafka")
 
 
-def add_options(parser: argparse.ArgumentParser, runs: int = 3) -> None:
+def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker",
         choices=BROKERS,
         action="append",
         help="the broker to measure on (repeatable); default: both, where Java is installed",
     )
-    parser.add_argument("--runs", type=int, default=runs, help="runs on each broker")
+    parser.add_argument("--runs", type=int, default=3, help="runs on each broker")
 
 
 def brokers(args: argparse.Namespace) -> list[str]:
