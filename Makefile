@@ -31,7 +31,10 @@ format: install
 schemas: install  ## rewrite schemas/ from the pydantic models
 	$(BIN)/portal-autopay schemas export
 
-bench: install  ## the performance figures quoted in the README
-	$(BIN)/python -m benchmarks.settings
-	$(BIN)/python -m benchmarks.autopay
-	$(BIN)/python -m benchmarks.notifier
+# e.g. make bench BENCH_ARGS="--broker apache-kafka --runs 5"
+BENCH_ARGS ?=
+
+bench: install  ## the performance figures quoted in the README, on both brokers side by side
+	$(BIN)/python -m benchmarks.settings $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.autopay $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.notifier $(BENCH_ARGS)

@@ -2,11 +2,12 @@
 p99 latency at a steady rate, and the service's memory.
 
     .venv/bin/python -m benchmarks.autopay [--events 50000] [--runs 3] [--rate 2000]
+                                           [--broker embedded|apache-kafka]
 
-Each run starts from nothing: its own tansu broker (`services.common.embedded`), a fresh
-database on the PostgreSQL the tests use (127.0.0.1:5432 or DATABASE_URL), fresh topics, and
-100 merchants whose settings version 1 lets customers choose (every event names that
-version). Then, one after the other:
+Each run starts from nothing: its own broker, started as the tests do (`--broker`: by
+default both, taking turns run after run), a fresh database on the PostgreSQL the tests use
+(127.0.0.1:5432 or DATABASE_URL), fresh topics, and 100 merchants whose settings version 1
+lets customers choose (every event names that version). Then, one after the other:
 
 (d) latency: `portal-autopay run autopay` as its own process, fed at a steady `--rate`
     events/s for `--seconds`: the time from a PaymentMethodAdded's timestamp to its
@@ -20,7 +21,8 @@ version). Then, one after the other:
     settings, profile), one publish; measured over the first `--plain-events` records;
 (e) RSS: the service processes' peak resident memory (VmHWM).
 
-Figures are medians over `--runs` runs; the machine's other work shows in their spread.
+Figures are medians over `--runs` runs on each broker, with the lowest and the highest: the
+machine's other work shows in their spread. The ratios are taken within each run.
 """
 
 import argparse
@@ -28,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -41,6 +42,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from benchmarks.brokers import Figures, Row, add_options, measure, side_by_side
 from services.autopay.domain import applicable_settings, decide
 from services.common import db, embedded
 from services.common.config import Config
@@ -57,7 +59,7 @@ from services.common.contract import (
     record_key,
 )
 from services.common.envelope import decode, encode_binary, new_event
-from services.common.kafka import create_topics
+from services.common.kafka import create_topics, make_producer
 from tests.auth import SECRET
 from tests.infrastructure import (
     fresh_database,
@@ -201,9 +203,8 @@ async def pipe(config: Config, count: int) -> float:
         session_timeout_ms=6000,
         heartbeat_interval_ms=2000,
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=config.kafka_bootstrap_servers, acks="all", linger_ms=2
-    )
+    # The service's own producer settings (acks, idempotence on Apache Kafka, linger).
+    producer = make_producer(config)
     await asyncio.gather(consumer.start(), producer.start())
     try:
         piped = 0
@@ -370,13 +371,13 @@ async def steady_latency(
     return statistics.median(latencies), p99
 
 
-async def one_run(server_url: str, args: argparse.Namespace) -> dict[str, float]:
-    with kafka_server() as bootstrap, tempfile.TemporaryDirectory() as folder:
+async def one_run(broker: str, server_url: str, args: argparse.Namespace) -> Figures:
+    with kafka_server(broker) as bootstrap, tempfile.TemporaryDirectory() as folder:
         async with fresh_database(server_url, "bench") as database_url:
             config = Config(
                 _env_file=None,
                 kafka_bootstrap_servers=bootstrap,
-                kafka_enable_idempotence=idempotent_producers(),
+                kafka_enable_idempotence=idempotent_producers(broker),
                 kafka_topic_prefix=f"b{uuid.uuid4().hex[:8]}.",
                 database_url=database_url,
                 auth_jwt_secret=SECRET,
@@ -389,7 +390,7 @@ async def one_run(server_url: str, args: argparse.Namespace) -> dict[str, float]
             await producer.start()
             try:
                 await publish_settings(config, producer)
-                figures: dict[str, float] = {}
+                figures: Figures = {}
                 # Latency first, on a steady stream: right after a backlog of N the database
                 # is still vacuuming what the burst left, which is no steady state.
                 async with autopay_process(config, Path(folder)) as service:
@@ -418,58 +419,33 @@ async def one_run(server_url: str, args: argparse.Namespace) -> dict[str, float]
                 figures["per_event"] = await per_event_handler(config, args.plain_events)
             finally:
                 await producer.stop()
+    # Ratios within a run: the machine's load changes from one run to the next.
+    figures["autopay_to_pipe"] = figures["autopay"] / figures["pipe"]
+    figures["autopay_to_per_event"] = figures["autopay"] / figures["per_event"]
     return figures
 
 
-def table(runs: list[dict[str, float]], args: argparse.Namespace) -> str:
-    def median(name: str) -> float:
-        return statistics.median(run[name] for run in runs)
-
-    def each(name: str, fmt: str) -> str:
-        return ", ".join(format(run[name], fmt) for run in runs)
-
-    autopay, pipe_rate, plain = median("autopay"), median("pipe"), median("per_event")
-    rows = [
-        ("(a) bare pipe, events/s", f"{pipe_rate:,.0f}", each("pipe", ",.0f"), "ceiling"),
-        ("(b) autopay service, events/s", f"{autopay:,.0f}", each("autopay", ",.0f"), "≥ 10,000"),
-        ("(b) / (a)", f"{autopay / pipe_rate:.2f}", "", "≥ 0.4"),
-        ("(c) one event per transaction, events/s", f"{plain:,.0f}", each("per_event", ",.0f"), ""),
-        ("(b) / (c)", f"{autopay / plain:.1f}", "", "≥ 20"),
-        (
-            f"latency median at {args.rate:,}/s, ms",
-            f"{median('median_ms'):.0f}",
-            each("median_ms", ".0f"),
-            "",
-        ),
-        (
-            f"latency p99 at {args.rate:,}/s, ms",
-            f"{median('p99_ms'):.0f}",
-            each("p99_ms", ".0f"),
-            "< 100",
-        ),
-        ("service peak RSS, MB", f"{median('rss_mb'):.0f}", each("rss_mb", ".0f"), "< 200"),
+def rows(args: argparse.Namespace) -> list[Row]:
+    return [
+        Row("(a) bare pipe, events/s", "pipe", target="ceiling"),
+        Row("(b) autopay service, events/s", "autopay", target="≥ 10,000"),
+        Row("(b) / (a)", "autopay_to_pipe", ".2f", "≥ 0.4"),
+        Row("(c) one event per transaction, events/s", "per_event"),
+        Row("(b) / (c)", "autopay_to_per_event", ".0f", "≥ 20"),
+        Row(f"latency median at {args.rate:,}/s, ms", "median_ms"),
+        Row(f"latency p99 at {args.rate:,}/s, ms", "p99_ms", target="< 100"),
+        Row("service peak RSS, MB", "rss_mb", target="< 200"),
     ]
-    header = ("figure", f"median of {len(runs)}", "each run", "target")
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
-    lines = [
-        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    lines.insert(1, "-|-".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 async def main(args: argparse.Namespace) -> None:
     with postgres_server() as server_url:
-        runs = []
-        for number in range(args.runs):
-            runs.append(await one_run(server_url, args))
-            print(f"run {number + 1}: {runs[-1]}", file=sys.stderr, flush=True)
+        runs = await measure(args, lambda broker: one_run(broker, server_url, args))
     print(
         f"\n{args.events:,} PaymentMethodAdded events, {args.plain_events:,} for (c); "
         f"{args.rate:,}/s for {args.seconds:g}s for the latency\n"
     )
-    print(table(runs, args))
+    print(side_by_side(runs, rows(args)))
 
 
 if __name__ == "__main__":
@@ -478,5 +454,5 @@ if __name__ == "__main__":
     parser.add_argument("--plain-events", type=int, default=2_000)
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--runs", type=int, default=3)
+    add_options(parser)
     asyncio.run(main(parser.parse_args()))

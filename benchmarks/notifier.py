@@ -1,9 +1,9 @@
 """Notifier figures: emails per second delivered to a local SMTP server.
 
-    .venv/bin/python -m benchmarks.notifier [--emails 5000]
+    .venv/bin/python -m benchmarks.notifier [--emails 5000] [--runs 3] [--broker apache-kafka]
 
-Uses the servers the tests use (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, else the embedded
-broker and the local PostgreSQL), in a fresh database with fresh topics. The SMTP server is
+Each run starts its broker as the tests do (`--broker`: by default both, taking turns) and
+uses the PostgreSQL the tests use, in a fresh database with fresh topics. The SMTP server is
 aiosmtpd in its own process (so it does not share this process's interpreter lock), counting
 what it accepts.
 
@@ -18,10 +18,13 @@ what it accepts.
 import argparse
 import asyncio
 import contextlib
+import logging
 import multiprocessing
+import sys
 import time
 import uuid
 
+from benchmarks.brokers import Figures, Row, add_options, measure, side_by_side
 from services.common import db
 from services.common.config import Config
 from services.common.contract import AUTOPAY_CHOICE_RECORDED_TOPIC, record_key
@@ -107,11 +110,40 @@ async def end_to_end_throughput(config: Config, accepted, emails: int) -> float:
         await asyncio.gather(*deliveries)
         published = time.monotonic()
         finished = await _wait_for(accepted, before + emails)
-        print(f"published {emails} events in {published - started:.2f}s")
+        print(f"published {emails} events in {published - started:.2f}s", file=sys.stderr)
     return emails / (finished - started)
 
 
-async def main(emails: int) -> None:
+async def one_run(broker: str, postgres_url: str, smtp_port: int, accepted, emails: int) -> Figures:
+    with kafka_server(broker) as kafka_url:
+        async with fresh_database(postgres_url, "bench") as database_url:
+            config = Config(
+                _env_file=None,
+                kafka_bootstrap_servers=kafka_url,
+                kafka_enable_idempotence=idempotent_producers(broker),
+                kafka_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
+                database_url=database_url,
+                smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+            )
+            await create_topics(config)
+            return {
+                "sender": await sender_throughput(config, accepted, emails),
+                "end_to_end": await end_to_end_throughput(config, accepted, emails),
+            }
+
+
+ROWS = [
+    Row("sender: queued emails → SMTP, emails/s", "sender", target="≥ 500"),
+    Row("end to end: AutopayChoiceRecorded → SMTP, emails/s", "end_to_end"),
+]
+
+
+async def main(args: argparse.Namespace) -> None:
+    # The notifier runs in this process: FastStream's access log, a line per batch on stdout,
+    # would bury the table.
+    logging.getLogger("faststream.access.kafka").addFilter(
+        lambda record: record.levelno >= logging.WARNING
+    )
     accepted = multiprocessing.Value("i", 0)
     ready = multiprocessing.Event()
     port = free_port()
@@ -119,29 +151,19 @@ async def main(emails: int) -> None:
     smtp.start()
     ready.wait(10)
     try:
-        with kafka_server() as kafka_url, postgres_server() as postgres_url:
-            async with fresh_database(postgres_url, "bench") as database_url:
-                config = Config(
-                    _env_file=None,
-                    kafka_bootstrap_servers=kafka_url,
-                    kafka_enable_idempotence=idempotent_producers(),
-                    kafka_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
-                    database_url=database_url,
-                    smtp_url=f"smtp://127.0.0.1:{port}",
-                )
-                await create_topics(config)
-                sender = await sender_throughput(config, accepted, emails)
-                end_to_end = await end_to_end_throughput(config, accepted, emails)
+        with postgres_server() as postgres_url:
+            runs = await measure(
+                args, lambda broker: one_run(broker, postgres_url, port, accepted, args.emails)
+            )
     finally:
         smtp.terminate()
-    print(f"\nnotifier, {emails} emails to a local aiosmtpd server (target: ≥ 500 emails/s)")
-    print(f"{'measure':<46} {'emails/s':>10}")
-    print(f"{'sender: queued emails → SMTP':<46} {sender:>10,.0f}")
-    print(f"{'end to end: AutopayChoiceRecorded → SMTP':<46} {end_to_end:>10,.0f}")
+    print(f"\nnotifier, {args.emails:,} emails to a local aiosmtpd server\n")
+    print(side_by_side(runs, ROWS))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=5000)
+    add_options(parser)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(parser.parse_args().emails))
+        asyncio.run(main(parser.parse_args()))

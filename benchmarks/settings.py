@@ -1,9 +1,10 @@
 """Settings service figures: commit-to-topic latency of the outbox, and saves per second.
 
     .venv/bin/python -m benchmarks.settings [--changes 400] [--rate 50] [--saves 3000]
+                                            [--runs 3] [--broker embedded|apache-kafka]
 
-Uses the servers the tests use (KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, else the embedded
-broker and the local PostgreSQL), in a fresh database with fresh topics for each part.
+Each run starts its broker as the tests do (`--broker`: by default both, taking turns) and
+uses the PostgreSQL the tests use, in a fresh database with fresh topics for each part.
 
 1. Latency: the service (and its relay, as in `portal-autopay run settings`) runs in this
    process; changes are saved at a steady rate and the clock starts when the save's
@@ -28,6 +29,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from benchmarks.brokers import Figures, Row, add_options, measure, side_by_side
 from services.common.config import Config
 from services.common.contract import SETTINGS_CHANGED_TOPIC
 from services.common.embedded import free_port
@@ -113,14 +115,14 @@ class Arrivals(threading.Thread):
 
 
 @contextlib.asynccontextmanager
-async def fresh_config(kafka: str, postgres: str):
+async def fresh_config(broker: str, kafka: str, postgres: str):
     """A configuration with its own database and topics, as each test gets."""
     async with fresh_database(postgres, "bench") as database_url:
         with tempfile.TemporaryDirectory() as folder:
             config = Config(
                 _env_file=None,
                 kafka_bootstrap_servers=kafka,
-                kafka_enable_idempotence=idempotent_producers(),
+                kafka_enable_idempotence=idempotent_producers(broker),
                 kafka_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
                 kafka_topic_partitions=3,
                 database_url=database_url,
@@ -210,25 +212,51 @@ def percentile(values: list[float], fraction: float) -> float:
     return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
 
-async def main(args: argparse.Namespace) -> None:
-    with kafka_server() as kafka, postgres_server() as postgres:
-        async with fresh_config(kafka, postgres) as config:
+async def one_run(broker: str, postgres: str, args: argparse.Namespace) -> Figures:
+    with kafka_server(broker) as kafka:
+        async with fresh_config(broker, kafka, postgres) as config:
             latencies = await commit_to_topic_latency(config, args.changes, args.rate)
-        async with fresh_config(kafka, postgres) as config:
-            bare = await service_saves_per_second(config, args.saves, args.concurrency)
-        async with fresh_config(kafka, postgres) as config:
+        async with fresh_config(broker, kafka, postgres) as config:
+            alone = await service_saves_per_second(config, args.saves, args.concurrency)
+        async with fresh_config(broker, kafka, postgres) as config:
             many = await saves_per_second(config, args.saves, 100, args.concurrency)
-        async with fresh_config(kafka, postgres) as config:
+        async with fresh_config(broker, kafka, postgres) as config:
             one = await saves_per_second(config, args.saves // 5, 1, args.concurrency)
     ms = [latency * 1000 for latency in latencies]
-    print(f"commit → readable on the topic ({len(ms)} changes at {args.rate:g}/s)")
-    print(f"  median {statistics.median(ms):7.1f} ms")
-    print(f"  p99    {percentile(ms, 0.99):7.1f} ms")
-    print(f"  max    {max(ms):7.1f} ms")
-    print(f"saves/s over HTTP, {args.concurrency} concurrent clients:  answered  events read")
-    print(f"  {args.saves:>5} saves, 100 merchants   {many[0]:17.0f}  {many[1]:11.0f}")
-    print(f"  {args.saves // 5:>5} saves, one merchant    {one[0]:17.0f}  {one[1]:11.0f}")
-    print(f"saves/s of the service alone (no HTTP), {args.saves} saves: {bare:.0f}")
+    return {
+        "median_ms": statistics.median(ms),
+        "p99_ms": percentile(ms, 0.99),
+        "max_ms": max(ms),
+        "many_answered": many[0],
+        "many_read": many[1],
+        "one_answered": one[0],
+        "one_read": one[1],
+        "alone": alone,
+    }
+
+
+def rows(args: argparse.Namespace) -> list[Row]:
+    clients = f"{args.concurrency} clients"
+    return [
+        Row("commit → readable on the topic, median, ms", "median_ms", ".1f", "~100"),
+        Row("commit → readable on the topic, p99, ms", "p99_ms", ".1f"),
+        Row("commit → readable on the topic, max, ms", "max_ms", ".1f"),
+        Row(f"saves/s over HTTP, 100 merchants, {clients}: answered", "many_answered"),
+        Row(f"saves/s over HTTP, 100 merchants, {clients}: events read", "many_read"),
+        Row(f"saves/s over HTTP, one merchant, {clients}: answered", "one_answered"),
+        Row(f"saves/s over HTTP, one merchant, {clients}: events read", "one_read"),
+        Row("saves/s of the save use-case alone (no HTTP), 100 merchants", "alone"),
+    ]
+
+
+async def main(args: argparse.Namespace) -> None:
+    with postgres_server() as postgres:
+        runs = await measure(args, lambda broker: one_run(broker, postgres, args))
+    print(
+        f"\nsettings: latency over {args.changes} changes at {args.rate:g}/s; "
+        f"{args.saves:,} saves over 100 merchants, {args.saves // 5:,} for one merchant\n"
+    )
+    print(side_by_side(runs, rows(args)))
 
 
 if __name__ == "__main__":
@@ -237,4 +265,5 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50, help="changes per second while timing")
     parser.add_argument("--saves", type=int, default=3000, help="saves for the throughput run")
     parser.add_argument("--concurrency", type=int, default=16)
+    add_options(parser)
     asyncio.run(main(parser.parse_args()))

@@ -51,11 +51,12 @@ def kafka_description() -> str:
     }[kafka_kind()]
 
 
-def idempotent_producers() -> bool:
-    """Apache Kafka wants them; the embedded broker refuses them."""
-    if kafka_kind() == "given":
+def idempotent_producers(kind: str | None = None) -> bool:
+    """Apache Kafka wants them; the embedded broker refuses them. `kind`: as `kafka_server`."""
+    kind = kind or kafka_kind()
+    if kind == "given":
         return os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "true").lower() in ("1", "true", "yes")
-    return kafka_kind() != "embedded"
+    return kind != "embedded"
 
 
 @functools.cache
@@ -69,8 +70,9 @@ def docker_answers() -> bool:
 
 
 @contextlib.contextmanager
-def kafka_server() -> Iterator[str]:
-    kind = kafka_kind()
+def kafka_server(kind: str | None = None) -> Iterator[str]:
+    """This run's broker, or the one of KAFKA_KINDS named (the benchmarks compare them)."""
+    kind = kind or kafka_kind()
     if kind == "given":
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     elif kind == "docker":

@@ -256,9 +256,10 @@ class Cluster:
             for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
         ]
         subprocess.run(
+            # `--cluster-id=…` in one argument: a random id may start with "-".
             java_command(
                 "kafka.tools.StorageTool",
-                *("format", "-t", cluster_id, "-c", str(properties), *scram),
+                *("format", f"--cluster-id={cluster_id}", "--config", str(properties), *scram),
             ),
             check=True,
             capture_output=True,
