@@ -14,6 +14,8 @@ SCHEMA = "autopay"
 
 SWITCHES = tuple(PortalSettings.model_fields)
 
+ProfileKey = tuple[str, str, str]  # (merchant_id, customer_id, payment_method_id)
+
 
 @dataclass(frozen=True, slots=True)
 class SettingsRow:
@@ -34,6 +36,8 @@ class ProfileRow:
     caused_by: str
     box_ignored: bool
     settings_fallback: bool
+    # The `ce_time` of the event behind the profile: an older event changes nothing.
+    source_time: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +103,13 @@ async def latest_versions(
     return {row["merchant_id"]: (row["version"], _settings(row)) for row in rows}
 
 
-async def already_processed(connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
+async def processed_among(connection: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
     rows = await connection.fetch(
-        f"SELECT event_id FROM {SCHEMA}.processed_events WHERE event_id = ANY($1::text[])",
-        event_ids,
+        f"""
+        SELECT event_id FROM {SCHEMA}.processed_events
+        WHERE event_id IN (SELECT json_array_elements_text($1::json))
+        """,
+        as_json(event_ids),
     )
     return {row["event_id"] for row in rows}
 
@@ -127,18 +134,40 @@ async def purge_processed_events(
     return int(status.rpartition(" ")[2])
 
 
+async def source_times(
+    connection: asyncpg.Connection, keys: Iterable[ProfileKey]
+) -> dict[ProfileKey, datetime | None]:
+    """The time of the event behind each stored profile of `keys` (absent: no profile)."""
+    rows = await connection.fetch(
+        f"""
+        SELECT p.merchant_id, p.customer_id, p.payment_method_id, p.source_time
+        FROM {SCHEMA}.payment_profiles p
+        JOIN json_to_recordset($1::json) AS k(m text, c text, pm text)
+          ON p.merchant_id = k.m AND p.customer_id = k.c AND p.payment_method_id = k.pm
+        """,
+        as_json([{"m": m, "c": c, "pm": pm} for m, c, pm in keys]),
+    )
+    return {
+        (row["merchant_id"], row["customer_id"], row["payment_method_id"]): row["source_time"]
+        for row in rows
+    }
+
+
 async def record_decisions(
     connection: asyncpg.Connection,
     event_ids: Sequence[str],
     profiles: Sequence[ProfileRow],
     outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
+    late_ids: Sequence[str] = (),
 ) -> set[str]:
     """Record the input ids, and for those seen for the first time their profiles and
     outgoing events (`outgoing`: (input id, record) pairs, in order); return those ids.
 
     One statement, hence one transaction and one round trip: a redelivered id (already
     recorded) writes nothing. The outbox rows follow the shared outbox table's layout.
-    Profiles must name each key once (the caller keeps the last decision).
+    Profiles must name each key once (the caller keeps the last decision). `late_ids` are
+    recorded as late (they decide nothing). A profile never goes back to an older event's
+    decision, whatever the caller found before (another instance may have written since).
 
     Ids and profiles travel as JSON (`as_json`); the outgoing records as arrays, because
     PostgreSQL reads their long values far faster from a bytea array than from JSON strings.
@@ -146,20 +175,24 @@ async def record_decisions(
     rows = await connection.fetch(
         f"""
         WITH fresh AS (
-            INSERT INTO {SCHEMA}.processed_events (event_id)
-            SELECT json_array_elements_text($1::json)
+            INSERT INTO {SCHEMA}.processed_events (event_id, late)
+            SELECT e.id, l.id IS NOT NULL
+            FROM json_array_elements_text($1::json) AS e(id)
+            LEFT JOIN json_array_elements_text($9::json) AS l(id) ON l.id = e.id
             ON CONFLICT (event_id) DO NOTHING
             RETURNING event_id
         ),
         profiles AS (
             INSERT INTO {SCHEMA}.payment_profiles
                 (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
-                 settings_version, caused_by, box_ignored, settings_fallback, updated_at)
+                 settings_version, caused_by, box_ignored, settings_fallback, source_time,
+                 updated_at)
             SELECT p.*, now()
             FROM json_to_recordset($2::json)
                  AS p(merchant_id text, customer_id text, payment_method_id text,
                       auto_process boolean, decided_by text, settings_version integer,
-                      caused_by text, box_ignored boolean, settings_fallback boolean)
+                      caused_by text, box_ignored boolean, settings_fallback boolean,
+                      source_time timestamptz)
             WHERE p.caused_by IN (SELECT event_id FROM fresh)
             ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
                 auto_process = excluded.auto_process,
@@ -168,7 +201,10 @@ async def record_decisions(
                 caused_by = excluded.caused_by,
                 box_ignored = excluded.box_ignored,
                 settings_fallback = excluded.settings_fallback,
+                source_time = excluded.source_time,
                 updated_at = excluded.updated_at
+            WHERE payment_profiles.source_time IS NULL OR excluded.source_time IS NULL
+               OR excluded.source_time >= payment_profiles.source_time
         ),
         queued AS (
             INSERT INTO {SCHEMA}.outbox (topic, key, event_id, headers, value)
@@ -189,6 +225,7 @@ async def record_decisions(
         [record.event_id for _, record in outgoing],
         [outbox.stored_headers(record) for _, record in outgoing],
         [record.value for _, record in outgoing],
+        as_json(late_ids),
     )
     return {row["event_id"] for row in rows}
 

@@ -122,7 +122,10 @@ def _email_rows(event: CloudEvent[AutopayChoiceRecorded], recipients: Recipients
     if template is None:
         return []
     facts = email_facts(
-        event.data, event_id=event.id, occurred_at=event.time, locale=recipients.locale
+        event.data,
+        event_id=event.id,
+        occurred_at=event.time or datetime.now(UTC),
+        locale=recipients.locale,
     )
     return [
         EmailRow(
