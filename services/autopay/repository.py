@@ -16,6 +16,11 @@ SWITCHES = tuple(PortalSettings.model_fields)
 
 ProfileKey = tuple[str, str, str]  # (merchant_id, customer_id, payment_method_id)
 
+# When the version a parked event (`p`) waits for is in the projection.
+VERSION_ARRIVED = f"""EXISTS (
+    SELECT 1 FROM {SCHEMA}.settings_versions s
+    WHERE s.merchant_id = p.merchant_id AND s.version = p.settings_version)"""
+
 
 @dataclass(frozen=True, slots=True)
 class SettingsRow:
@@ -164,9 +169,57 @@ async def record_decisions(
     outgoing events (`outgoing`: (input id, record) pairs, in order); return those ids.
 
     One statement, hence one transaction and one round trip: a redelivered id (already
-    recorded) writes nothing. The outbox rows follow the shared outbox table's layout.
-    Profiles must name each key once (the caller keeps the last decision). `late_ids` are
-    recorded as late (they decide nothing). A profile never goes back to an older event's
+    recorded) writes nothing. `late_ids` are recorded as late (they decide nothing).
+    """
+    gate = f"""
+        INSERT INTO {SCHEMA}.processed_events (event_id, late)
+        SELECT e.id, l.id IS NOT NULL
+        FROM json_array_elements_text($1::json) AS e(id)
+        LEFT JOIN json_array_elements_text($9::json) AS l(id) ON l.id = e.id
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id
+    """
+    return await _record(connection, gate, "", event_ids, profiles, outgoing, late_ids)
+
+
+async def record_released(
+    connection: asyncpg.Connection,
+    event_ids: Sequence[str],
+    profiles: Sequence[ProfileRow],
+    outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
+    late_ids: Sequence[str] = (),
+) -> set[str]:
+    """Take the decided events out of the parking lot (recorded as processed when parked),
+    with their profiles and outgoing events; return the ids taken out."""
+    gate = f"""
+        DELETE FROM {SCHEMA}.parked_events
+        WHERE event_id IN (SELECT json_array_elements_text($1::json))
+        RETURNING event_id
+    """
+    late = f"""
+        late AS (
+            UPDATE {SCHEMA}.processed_events SET late = true
+            WHERE event_id IN (SELECT json_array_elements_text($9::json))
+              AND event_id IN (SELECT event_id FROM gate)
+        ),
+    """
+    return await _record(connection, gate, late, event_ids, profiles, outgoing, late_ids)
+
+
+async def _record(
+    connection: asyncpg.Connection,
+    gate: str,
+    more: str,
+    event_ids: Sequence[str],
+    profiles: Sequence[ProfileRow],
+    outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
+    late_ids: Sequence[str],
+) -> set[str]:
+    """Write the profiles and outgoing events of the ids that `gate` (SQL returning event
+    ids) lets through; return those ids.
+
+    The outbox rows follow the shared outbox table's layout. Profiles must name each key
+    once (the caller keeps the last decision). A profile never goes back to an older event's
     decision, whatever the caller found before (another instance may have written since).
 
     Ids and profiles travel as JSON (`as_json`); the outgoing records as arrays, because
@@ -174,14 +227,8 @@ async def record_decisions(
     """
     rows = await connection.fetch(
         f"""
-        WITH fresh AS (
-            INSERT INTO {SCHEMA}.processed_events (event_id, late)
-            SELECT e.id, l.id IS NOT NULL
-            FROM json_array_elements_text($1::json) AS e(id)
-            LEFT JOIN json_array_elements_text($9::json) AS l(id) ON l.id = e.id
-            ON CONFLICT (event_id) DO NOTHING
-            RETURNING event_id
-        ),
+        WITH gate AS ({gate}),
+        {more}
         profiles AS (
             INSERT INTO {SCHEMA}.payment_profiles
                 (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
@@ -193,7 +240,7 @@ async def record_decisions(
                       auto_process boolean, decided_by text, settings_version integer,
                       caused_by text, box_ignored boolean, settings_fallback boolean,
                       source_time timestamptz)
-            WHERE p.caused_by IN (SELECT event_id FROM fresh)
+            WHERE p.caused_by IN (SELECT event_id FROM gate)
             ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
                 auto_process = excluded.auto_process,
                 decided_by = excluded.decided_by,
@@ -212,10 +259,10 @@ async def record_decisions(
             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
                         $8::bytea[]) WITH ORDINALITY
                  AS o(caused_by, topic, key, event_id, headers, value, position)
-            WHERE o.caused_by IN (SELECT event_id FROM fresh)
+            WHERE o.caused_by IN (SELECT event_id FROM gate)
             ORDER BY o.position
         )
-        SELECT event_id FROM fresh
+        SELECT event_id FROM gate
         """,
         as_json(event_ids),
         as_json(profiles),

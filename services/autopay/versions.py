@@ -1,12 +1,14 @@
 """The settings versions a chunk decides with: the projection, behind a bounded LRU cache."""
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 
 from services.autopay import repository
-from services.common.contract import PortalSettings
+from services.autopay.domain import DEFAULTS_VERSION
+from services.common.contract import PaymentMethodAdded, PortalSettings
+from services.common.envelope import CloudEvent
 
 VersionKey = tuple[str, int]  # (merchant_id, version)
 
@@ -44,12 +46,38 @@ class SettingsVersions:
             self._remember(loaded)
         return found
 
-    async def latest(self, merchants: Iterable[str]) -> dict[str, tuple[int, PortalSettings]]:
-        """Each merchant's latest projected version (read: a newer one may arrive any time)."""
-        async with self._pool.acquire() as connection:
-            return await repository.latest_versions(connection, merchants)
+    async def settings_for(
+        self,
+        events: Sequence[CloudEvent[PaymentMethodAdded]],
+        named: Mapping[VersionKey, PortalSettings],
+    ) -> dict[str, dict[int, PortalSettings]]:
+        """Per merchant: the `named` versions the events ask for, plus the latest projected
+        (read each time: a newer one may arrive any time) where no named version applies."""
+        known: dict[str, dict[int, PortalSettings]] = {}
+        need_latest = set()
+        for event in events:
+            merchant, version = event.data.merchant_id, event.data.portal_settings_version
+            if version and (merchant, version) in named:
+                known.setdefault(merchant, {})[version] = named[merchant, version]
+            elif version != DEFAULTS_VERSION:
+                need_latest.add(merchant)
+        if need_latest:
+            async with self._pool.acquire() as connection:
+                latest = await repository.latest_versions(connection, need_latest)
+            for merchant, (version, settings) in latest.items():
+                known.setdefault(merchant, {})[version] = settings
+        return known
 
     def _remember(self, loaded: dict[VersionKey, PortalSettings]) -> None:
         self._cache.update(loaded)
         while len(self._cache) > self._kept:
             self._cache.popitem(last=False)
+
+
+def named_versions(events: Sequence[CloudEvent[PaymentMethodAdded]]) -> set[VersionKey]:
+    """The versions the events name (0, the defaults, and None, the latest, are no names)."""
+    return {
+        (e.data.merchant_id, e.data.portal_settings_version)
+        for e in events
+        if e.data.portal_settings_version
+    }

@@ -2,12 +2,15 @@
 
 import asyncio
 import contextlib
-import functools
 from pathlib import Path
 
 from fastapi import FastAPI
 
+<<<<<<< HEAD
 from services.common import metrics, problems, retention
+=======
+from services.common import parking_lot, retention
+>>>>>>> 99ae42d (autopay and notifier: an event waiting for its settings version is parked in PostgreSQL (its customer's later events behind it) and decided when the version arrives or its bound passes, so no other merchant waits; NOTIFIER_SETTINGS_WAIT_SECONDS (issue 10, defect 4))
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
@@ -17,9 +20,9 @@ from services.common.subscription import consumer_broker
 from services.notifier import repository, service, subscribers
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import make_mailer
+from services.notifier.repository import SCHEMA
 from services.notifier.sender import Sender
 
-SCHEMA = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -31,7 +34,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with infrastructure(config, SCHEMA, MIGRATIONS) as infra:
+        async with infrastructure(config, SCHEMA, parking_lot.MIGRATIONS, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
             mailer = make_mailer(
                 config.smtp_url,
@@ -45,6 +48,14 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 mail_from=config.mail_from,
                 retry=RetryPolicy(give_up_after=config.notifier_give_up_after),
             )
+            recorder = service.ChoiceRecorder(
+                infra.pool, settings_wait=config.notifier_settings_wait_seconds
+            )
+
+            async def project_settings(events) -> None:
+                await service.project_settings(infra.pool, events)
+                recorder.settings_arrived()
+
             # One broker per consumer group: a broker starts its subscribers one after the
             # other, and each group join takes seconds; two brokers join at the same time.
             settings_broker, choices_broker = consumer_broker(config), consumer_broker(config)
@@ -52,14 +63,14 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 settings_broker,
                 config,
                 infra.producer,
-                functools.partial(service.project_settings, infra.pool),
+                project_settings,
                 group_id=settings_group,
             )
             checks[f"consumer {choices_group}"] = subscribers.subscribe_choices(
                 choices_broker,
                 config,
                 infra.producer,
-                service.ChoiceRecorder(infra.pool),
+                recorder,
                 group_id=choices_group,
             )
             for name, broker in (("settings", settings_broker), ("choices", choices_broker)):
@@ -75,7 +86,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 purge = retention.purge_periodically(
                     infra.pool, [repository.purge_choices], retention=config.dedupe_retention
                 )
-                async with background(sender.run(), purge):
+                async with background(sender.run(), purge, recorder.releaser.run()):
                     await asyncio.gather(settings_broker.start(), choices_broker.start())
                     try:
                         yield
