@@ -12,7 +12,7 @@ from tests.support import eventually, publish
 
 @pytest.fixture
 def notifier_config(config, smtp_server):
-    return config.model_copy(update={"smtp_url": smtp_server.url, "kafka_session_timeout_ms": 2000})
+    return config.model_copy(update={"smtp_url": smtp_server.url})
 
 
 async def recorded(config, *events) -> dict[str, int]:
