@@ -1,8 +1,9 @@
 """One decided event: the payment profile to store and the AutopayChoiceRecorded to publish."""
 
 import hashlib
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from services.autopay import repository
@@ -14,6 +15,8 @@ from services.common.contract import (
     event_type,
 )
 from services.common.envelope import CloudEvent
+
+log = logging.getLogger(__name__)
 
 SOURCE = "/portal-autopay/autopay"
 CHOICE_TYPE = event_type(AutopayChoiceRecorded)
@@ -82,3 +85,24 @@ def choice_id(caused_by: str) -> str:
     return "-".join(
         (hex_digits[:8], hex_digits[8:12], hex_digits[12:16], hex_digits[16:20], hex_digits[20:])
     )
+
+
+def log_anomalies(profiles: Sequence[repository.ProfileRow], late_ids: Sequence[str]) -> None:
+    """Warn of what the decisions of a chunk (or of parked events) let through or held back."""
+    ignored = [p.caused_by for p in profiles if p.box_ignored]
+    if ignored:
+        log.warning(
+            "ignored %d box values sent while no box was shown (events %s%s)",
+            len(ignored),
+            ", ".join(ignored[:5]),
+            ", …" if len(ignored) > 5 else "",
+        )
+    fallback = [p.caused_by for p in profiles if p.settings_fallback]
+    if fallback:
+        log.warning("decided with the latest settings after the wait: events %s", fallback)
+    if late_ids:
+        log.warning(
+            "ignored %d late events, older than the decision they would replace: %s",
+            len(late_ids),
+            ", ".join(late_ids),
+        )

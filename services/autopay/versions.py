@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 
-from services.autopay import repository
+from services.autopay import projection
 from services.autopay.domain import DEFAULTS_VERSION
 from services.common.contract import PaymentMethodAdded, PortalSettings
 from services.common.envelope import CloudEvent
@@ -41,7 +41,7 @@ class SettingsVersions:
                 found[key] = settings
         if missing:
             async with self._pool.acquire() as connection:
-                loaded = await repository.load_versions(connection, missing)
+                loaded = await projection.load_versions(connection, missing)
             found.update(loaded)
             self._remember(loaded)
         return found
@@ -63,7 +63,7 @@ class SettingsVersions:
                 need_latest.add(merchant)
         if need_latest:
             async with self._pool.acquire() as connection:
-                latest = await repository.latest_versions(connection, need_latest)
+                latest = await projection.latest_versions(connection, need_latest)
             for merchant, (version, settings) in latest.items():
                 known.setdefault(merchant, {})[version] = settings
         return known
