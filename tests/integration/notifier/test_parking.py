@@ -5,9 +5,11 @@ import time
 import asyncpg
 import pytest
 
+from services.common import parking_lot
+from services.notifier import app, service
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.integration.notifier.test_app import running_notifier, wait_for_emails
-from tests.support import eventually, publish
+from tests.support import eventually, migrated_pool, publish
 
 
 @pytest.fixture
@@ -19,14 +21,9 @@ async def recorded(config, *events) -> dict[str, int]:
     """recipients_version by event id, of the events recorded (decided) so far."""
     connection = await asyncpg.connect(config.database_url)
     try:
-        rows = await connection.fetch(
-            "SELECT event_id, recipients_version FROM notifier.choices"
-            " WHERE event_id = ANY($1::text[])",
-            [event.id for event in events],
-        )
+        return await recipients_versions(connection, *events)
     finally:
         await connection.close()
-    return {row["event_id"]: row["recipients_version"] for row in rows}
 
 
 async def parked_count(config) -> int:
@@ -98,3 +95,39 @@ async def test_a_parked_choice_is_kept_across_a_restart_and_decided_when_its_ver
 
 async def _equals(value, expected) -> bool:
     return await value == expected
+
+
+@pytest.fixture
+async def pool(database_url):
+    async with migrated_pool(
+        database_url, app.SCHEMA, parking_lot.MIGRATIONS, app.MIGRATIONS
+    ) as pool:
+        yield pool
+
+
+async def test_a_customers_later_choice_waits_behind_its_parked_one_and_others_do_not(pool):
+    merchant = unique("m")
+    await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
+    recorder = service.ChoiceRecorder(pool)
+    first = choice_recorded(merchant, settings_version=2)
+    behind = choice_recorded(merchant, customer_id=first.data.customer_id)
+    other = choice_recorded(merchant)
+
+    await recorder([first, behind, other])
+    assert await recipients_versions(pool, first, behind, other) == {other.id: 1}
+
+    await service.project_settings(pool, [settings_changed(merchant, ["b@x.example"], version=2)])
+    assert await recorder.release_parked()
+    assert await recipients_versions(pool, first, behind, other) == {
+        first.id: 2,
+        behind.id: 2,
+        other.id: 1,
+    }
+
+
+async def recipients_versions(connection, *events) -> dict[str, int]:
+    rows = await connection.fetch(
+        "SELECT event_id, recipients_version FROM notifier.choices WHERE event_id = ANY($1)",
+        [event.id for event in events],
+    )
+    return {row["event_id"]: row["recipients_version"] for row in rows}
