@@ -89,10 +89,12 @@ class ParkingLot(Generic[D]):
         return {(row["merchant_id"], row["customer_id"]) for row in rows}
 
     async def claim(self, connection: asyncpg.Connection, limit: int = 500) -> list[CloudEvent[D]]:
-        """The parked events that may be decided now, in arrival order, locked until the
-        caller's transaction ends: those whose version arrived or whose bound passed, unless
-        an earlier event of their customer still waits. One instance claims at a time (a
-        customer's events must leave in order); the others find nothing meanwhile."""
+        """The parked events that may be decided now, in arrival order: those whose version
+        arrived or whose bound passed, unless an earlier event of their customer still waits.
+
+        One instance claims at a time, holding an advisory lock until the caller's
+        transaction ends (a customer's events must leave in order); the others find nothing
+        meanwhile. The caller removes what it decided in that transaction."""
         if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
             return []
         rows = await connection.fetch(

@@ -89,3 +89,22 @@ async def test_a_cache_of_no_versions_still_decides_with_the_named_version(pool)
     profile = await stored_profile(pool, "c1")
     assert (profile["auto_process"], profile["decided_by"]) == (True, "customer")
     assert (profile["settings_version"], profile["settings_fallback"]) == (1, False)
+
+
+async def test_an_event_without_ce_time_is_never_late_and_the_next_one_follows_it(pool):
+    published = Published()
+    service = AutopayService(pool, published, settings_wait=0)
+    await service.record_settings([settings_changed("m", 1, **ALLOWED)])
+    first = payment_method_added("m", "c1", box=True, version=1)
+    untimed = payment_method_added("m", "c1", box=False, version=1)
+    untimed.time = None
+    older = payment_method_added("m", "c1", box=True, version=1)
+    older.time = first.time - timedelta(minutes=5)
+
+    await service.record_payment_methods([first])
+    await service.record_payment_methods([untimed])
+    await service.record_payment_methods([older])
+
+    assert published.causes() == [first.id, untimed.id, older.id]
+    profile = await stored_profile(pool, "c1")
+    assert (profile["auto_process"], profile["caused_by"]) == (True, older.id)
