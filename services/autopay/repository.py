@@ -81,15 +81,23 @@ async def source_times(
         f"""
         SELECT p.merchant_id, p.customer_id, p.payment_method_id, p.source_time
         FROM {SCHEMA}.payment_profiles p
-        JOIN json_to_recordset($1::json) AS k(m text, c text, pm text)
+        JOIN ROWS FROM (json_array_elements_text($1::json->0),
+                        json_array_elements_text($1::json->1),
+                        json_array_elements_text($1::json->2)) AS k(m, c, pm)
           ON p.merchant_id = k.m AND p.customer_id = k.c AND p.payment_method_id = k.pm
         """,
-        as_json([{"m": m, "c": c, "pm": pm} for m, c, pm in keys]),
+        as_json(_columns(keys, 3)),
     )
     return {
         (row["merchant_id"], row["customer_id"], row["payment_method_id"]): row["source_time"]
         for row in rows
     }
+
+
+def _columns(rows: Iterable[tuple], width: int) -> list[list]:
+    """Rows as one list per column: PostgreSQL zips them back (`ROWS FROM`) faster than it
+    reads a JSON object per row."""
+    return [list(column) for column in zip(*rows, strict=True)] or [[]] * width
 
 
 async def record_decisions(

@@ -7,7 +7,7 @@ version a row waits for has arrived in its own projection.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -76,15 +76,16 @@ class ParkingLot(Generic[D]):
         )
 
     async def customers_with_parked(
-        self, connection: asyncpg.Connection, customers: Iterable[Customer]
+        self, connection: asyncpg.Connection, customers: Collection[Customer]
     ) -> set[Customer]:
         rows = await connection.fetch(
             f"""
             SELECT DISTINCT p.merchant_id, p.customer_id FROM {self._table} p
-            JOIN json_to_recordset($1::json) AS c(m text, c text)
+            JOIN ROWS FROM (json_array_elements_text($1::json->0),
+                            json_array_elements_text($1::json->1)) AS c(m, c)
               ON p.merchant_id = c.m AND p.customer_id = c.c
             """,
-            as_json([{"m": merchant, "c": customer} for merchant, customer in customers]),
+            as_json([[merchant for merchant, _ in customers], [c for _, c in customers]]),
         )
         return {(row["merchant_id"], row["customer_id"]) for row in rows}
 
