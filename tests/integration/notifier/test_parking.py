@@ -12,11 +12,6 @@ from tests.integration.notifier.test_app import running_notifier, wait_for_email
 from tests.support import eventually, migrated_pool, publish
 
 
-@pytest.fixture
-def notifier_config(config, smtp_server):
-    return config.model_copy(update={"smtp_url": smtp_server.url})
-
-
 async def recorded(config, *events) -> dict[str, int]:
     """recipients_version by event id, of the events recorded (decided) so far."""
     connection = await asyncpg.connect(config.database_url)
