@@ -9,11 +9,15 @@ from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
 <<<<<<< HEAD
+<<<<<<< HEAD
 from services.common import metrics, outbox, retention
 from services.common.auth import Authenticator
 =======
 from services.common import outbox, parking_lot, retention
 >>>>>>> 99ae42d (autopay and notifier: an event waiting for its settings version is parked in PostgreSQL (its customer's later events behind it) and decided when the version arrives or its bound passes, so no other merchant waits; NOTIFIER_SETTINGS_WAIT_SECONDS (issue 10, defect 4))
+=======
+from services.common import outbox, retention
+>>>>>>> 77f666e (parked_events created by each service's own migration (0004), so every tool that migrates a schema with the service's migrations gets it (the notifier CLI and e2e fixtures did not))
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
@@ -34,9 +38,7 @@ def create_app(config: Config) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with infrastructure(
-            config, SCHEMA, outbox.MIGRATIONS, parking_lot.MIGRATIONS, MIGRATIONS
-        ) as infra:
+        async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
             publisher = outbox.CommittedPublisher(infra.pool, SCHEMA, infra.producer, config.topic)
             service = AutopayService(

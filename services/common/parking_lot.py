@@ -1,7 +1,8 @@
 """Parked events in PostgreSQL (table `<schema>.parked_events`), and the loop that frees them.
 
-The table comes from `MIGRATIONS`; the service says, as SQL over the parked row `p`, when the
-version a row waits for has arrived in its own projection.
+Each service creates the table in its schema (its `NNNN_parked_events.sql` migration) and
+says, as SQL over the parked row `p`, when the version a row waits for has arrived in its own
+projection.
 """
 
 import asyncio
@@ -10,7 +11,6 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from pathlib import Path
 from typing import Generic
 
 import asyncpg
@@ -20,8 +20,6 @@ from services.common.envelope import STRUCTURED_CONTENT_TYPE, CloudEvent, D, dec
 from services.common.parking import Customer, releasable
 
 log = logging.getLogger(__name__)
-
-MIGRATIONS = Path(__file__).parent / "migrations" / "parking"
 
 _STRUCTURED = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 

@@ -7,10 +7,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 <<<<<<< HEAD
+<<<<<<< HEAD
 from services.common import metrics, problems, retention
 =======
 from services.common import parking_lot, retention
 >>>>>>> 99ae42d (autopay and notifier: an event waiting for its settings version is parked in PostgreSQL (its customer's later events behind it) and decided when the version arrives or its bound passes, so no other merchant waits; NOTIFIER_SETTINGS_WAIT_SECONDS (issue 10, defect 4))
+=======
+from services.common import retention
+>>>>>>> 77f666e (parked_events created by each service's own migration (0004), so every tool that migrates a schema with the service's migrations gets it (the notifier CLI and e2e fixtures did not))
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
@@ -34,7 +38,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with infrastructure(config, SCHEMA, parking_lot.MIGRATIONS, MIGRATIONS) as infra:
+        async with infrastructure(config, SCHEMA, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
             mailer = make_mailer(
                 config.smtp_url,

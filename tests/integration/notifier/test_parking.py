@@ -5,7 +5,6 @@ import time
 import asyncpg
 import pytest
 
-from services.common import parking_lot
 from services.notifier import app, service
 from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
 from tests.integration.notifier.test_app import running_notifier, wait_for_emails
@@ -94,9 +93,7 @@ async def _equals(value, expected) -> bool:
 
 @pytest.fixture
 async def pool(database_url):
-    async with migrated_pool(
-        database_url, app.SCHEMA, parking_lot.MIGRATIONS, app.MIGRATIONS
-    ) as pool:
+    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
         yield pool
 
 

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 
-from services.common import parking_lot
 from services.notifier import app, email_queue, service
 from services.notifier.domain import RetryPolicy
 from services.notifier.sender import Sender
@@ -16,9 +15,7 @@ from tests.unit.notifier.fakes import FakeMailer
 
 @pytest.fixture
 async def pool(database_url):
-    async with migrated_pool(
-        database_url, app.SCHEMA, parking_lot.MIGRATIONS, app.MIGRATIONS
-    ) as pool:
+    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
         yield pool
 
 

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 import pytest
 
-from services.common import parking_lot
 from services.common.contract import PaymentMethod
 from services.notifier import app, service
 from services.notifier.domain import RetryPolicy
@@ -19,9 +18,7 @@ MAIL_FROM = "Portal AutoPay <no-reply@portal.example>"
 
 @pytest.fixture
 async def pool(database_url):
-    async with migrated_pool(
-        database_url, app.SCHEMA, parking_lot.MIGRATIONS, app.MIGRATIONS
-    ) as pool:
+    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
         yield pool
 
 

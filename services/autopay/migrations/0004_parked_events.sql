@@ -1,6 +1,7 @@
 -- Events waiting for the settings version they name (or behind such an event of the same
 -- customer): kept here, not in the consumer, so no other merchant's events wait with them and a
--- restart keeps them. Decided when the version arrives or when park_until passes.
+-- restart keeps them. Decided when the version arrives or when park_until passes. The layout
+-- is the one services/common/parking_lot.py reads and writes (the same in each schema).
 CREATE TABLE parked_events (
     position         bigserial   PRIMARY KEY,  -- arrival order: each customer's queue
     event_id         text        NOT NULL UNIQUE,
