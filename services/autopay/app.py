@@ -8,16 +8,8 @@ from fastapi import Depends, FastAPI
 from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
-<<<<<<< HEAD
-<<<<<<< HEAD
 from services.common import metrics, outbox, retention
 from services.common.auth import Authenticator
-=======
-from services.common import outbox, parking_lot, retention
->>>>>>> 99ae42d (autopay and notifier: an event waiting for its settings version is parked in PostgreSQL (its customer's later events behind it) and decided when the version arrives or its bound passes, so no other merchant waits; NOTIFIER_SETTINGS_WAIT_SECONDS (issue 10, defect 4))
-=======
-from services.common import outbox, retention
->>>>>>> 77f666e (parked_events created by each service's own migration (0004), so every tool that migrates a schema with the service's migrations gets it (the notifier CLI and e2e fixtures did not))
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard

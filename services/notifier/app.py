@@ -6,15 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-<<<<<<< HEAD
-<<<<<<< HEAD
 from services.common import metrics, problems, retention
-=======
-from services.common import parking_lot, retention
->>>>>>> 99ae42d (autopay and notifier: an event waiting for its settings version is parked in PostgreSQL (its customer's later events behind it) and decided when the version arrives or its bound passes, so no other merchant waits; NOTIFIER_SETTINGS_WAIT_SECONDS (issue 10, defect 4))
-=======
-from services.common import retention
->>>>>>> 77f666e (parked_events created by each service's own migration (0004), so every tool that migrates a schema with the service's migrations gets it (the notifier CLI and e2e fixtures did not))
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
@@ -24,9 +16,9 @@ from services.common.subscription import consumer_broker
 from services.notifier import repository, service, subscribers
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import make_mailer
-from services.notifier.repository import SCHEMA
 from services.notifier.sender import Sender
 
+SCHEMA = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
