@@ -53,7 +53,7 @@ def create_app(config: Config) -> FastAPI:
             purge = retention.purge_periodically(
                 infra.pool, [purge_processed_events], retention=config.dedupe_retention
             )
-            async with background(relay.run(), publisher.run(), purge):
+            async with background(relay.run(), publisher.run(), purge, service.releaser.run()):
                 await broker.start()
                 try:
                     yield

@@ -3,13 +3,16 @@
 Pure functions over values: no I/O, so every row of the decision table is a unit test.
 """
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Literal, TypeVar
 
 from services.common.contract import DEFAULT_PORTAL_SETTINGS, PortalSettings
 
 DEFAULTS_VERSION = 0
+
+K = TypeVar("K", bound=Hashable)
 
 DecidedBy = Literal["customer", "merchant_policy"]
 
@@ -82,3 +85,26 @@ def applicable_settings(
 
 def needs_settings(channel: str) -> bool:
     return channel not in CHANNELS_WITHOUT_PORTAL_SETTINGS
+
+
+def is_late(event_time: datetime | None, current_time: datetime | None) -> bool:
+    """An event older than the one behind the current state changes nothing.
+
+    A replay, a re-send from the DLQ or a delayed record must not put an old choice back.
+    Equal times, and a time missing on either side, keep the order of arrival: not late.
+    """
+    return event_time is not None and current_time is not None and event_time < current_time
+
+
+def late_events(
+    events: Iterable[tuple[K, datetime | None]], current: Mapping[K, datetime | None]
+) -> list[bool]:
+    """Which of `events` (key, time), in arrival order, are late: against the time behind
+    each key's stored state (`current`), then against the events before it that applied."""
+    behind = dict(current)
+    late = []
+    for key, time in events:
+        late.append(is_late(time, behind.get(key)))
+        if not late[-1]:
+            behind[key] = time
+    return late

@@ -1,4 +1,5 @@
-"""SQL of the autopay schema: set-based, one statement per batch (or chunk) and table."""
+"""SQL of the autopay decisions (dedupe records, profiles, outbox): set-based, one statement
+per batch (or chunk) and table. The settings projection's SQL is in `projection.py`."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -7,20 +8,11 @@ from datetime import datetime
 import asyncpg
 
 from services.common import outbox
-from services.common.contract import PortalSettings
 from services.common.db import as_json
 
 SCHEMA = "autopay"
 
-SWITCHES = tuple(PortalSettings.model_fields)
-
-
-@dataclass(frozen=True, slots=True)
-class SettingsRow:
-    merchant_id: str
-    version: int
-    settings: PortalSettings
-    event_id: str
+ProfileKey = tuple[str, str, str]  # (merchant_id, customer_id, payment_method_id)
 
 
 @dataclass(slots=True)  # not frozen: one per event, built four times faster
@@ -34,6 +26,8 @@ class ProfileRow:
     caused_by: str
     box_ignored: bool
     settings_fallback: bool
+    # The `ce_time` of the event behind the profile: an older event changes nothing.
+    source_time: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,61 +42,13 @@ class StoredProfile:
     updated_at: datetime
 
 
-async def record_settings(connection: asyncpg.Connection, rows: Sequence[SettingsRow]) -> None:
-    """Insert versions not yet known; a redelivered version changes nothing."""
-    await connection.execute(
-        f"""
-        INSERT INTO {SCHEMA}.settings_versions
-            (merchant_id, version, {", ".join(SWITCHES)}, event_id)
-        SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::bool[], $5::bool[],
-                             $6::bool[], $7::text[])
-        ON CONFLICT (merchant_id, version) DO NOTHING
-        """,
-        [row.merchant_id for row in rows],
-        [row.version for row in rows],
-        *([getattr(row.settings, name) for row in rows] for name in SWITCHES),
-        [row.event_id for row in rows],
-    )
-
-
-async def load_versions(
-    connection: asyncpg.Connection, wanted: Iterable[tuple[str, int]]
-) -> dict[tuple[str, int], PortalSettings]:
-    """The `wanted` (merchant, version) pairs that the projection holds."""
-    wanted = list(wanted)
+async def processed_among(connection: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
     rows = await connection.fetch(
         f"""
-        SELECT s.merchant_id, s.version, {", ".join(f"s.{name}" for name in SWITCHES)}
-        FROM {SCHEMA}.settings_versions s
-        JOIN unnest($1::text[], $2::int[]) AS w(merchant_id, version)
-          ON s.merchant_id = w.merchant_id AND s.version = w.version
+        SELECT event_id FROM {SCHEMA}.processed_events
+        WHERE event_id IN (SELECT json_array_elements_text($1::json))
         """,
-        [merchant for merchant, _ in wanted],
-        [version for _, version in wanted],
-    )
-    return {(row["merchant_id"], row["version"]): _settings(row) for row in rows}
-
-
-async def latest_versions(
-    connection: asyncpg.Connection, merchants: Iterable[str]
-) -> dict[str, tuple[int, PortalSettings]]:
-    """Each merchant's latest projected version; merchants without settings are absent."""
-    rows = await connection.fetch(
-        f"""
-        SELECT DISTINCT ON (merchant_id) merchant_id, version, {", ".join(SWITCHES)}
-        FROM {SCHEMA}.settings_versions
-        WHERE merchant_id = ANY($1::text[])
-        ORDER BY merchant_id, version DESC
-        """,
-        list(merchants),
-    )
-    return {row["merchant_id"]: (row["version"], _settings(row)) for row in rows}
-
-
-async def already_processed(connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
-    rows = await connection.fetch(
-        f"SELECT event_id FROM {SCHEMA}.processed_events WHERE event_id = ANY($1::text[])",
-        event_ids,
+        as_json(event_ids),
     )
     return {row["event_id"] for row in rows}
 
@@ -127,40 +73,116 @@ async def purge_processed_events(
     return int(status.rpartition(" ")[2])
 
 
+async def source_times(
+    connection: asyncpg.Connection, keys: Iterable[ProfileKey]
+) -> dict[ProfileKey, datetime | None]:
+    """The time of the event behind each stored profile of `keys` (absent: no profile)."""
+    rows = await connection.fetch(
+        f"""
+        SELECT p.merchant_id, p.customer_id, p.payment_method_id, p.source_time
+        FROM {SCHEMA}.payment_profiles p
+        JOIN ROWS FROM (json_array_elements_text($1::json->0),
+                        json_array_elements_text($1::json->1),
+                        json_array_elements_text($1::json->2)) AS k(m, c, pm)
+          ON p.merchant_id = k.m AND p.customer_id = k.c AND p.payment_method_id = k.pm
+        """,
+        as_json(_columns(keys, 3)),
+    )
+    return {
+        (row["merchant_id"], row["customer_id"], row["payment_method_id"]): row["source_time"]
+        for row in rows
+    }
+
+
+def _columns(rows: Iterable[tuple], width: int) -> list[list]:
+    """Rows as one list per column: PostgreSQL zips them back (`ROWS FROM`) faster than it
+    reads a JSON object per row."""
+    return [list(column) for column in zip(*rows, strict=True)] or [[]] * width
+
+
 async def record_decisions(
     connection: asyncpg.Connection,
     event_ids: Sequence[str],
     profiles: Sequence[ProfileRow],
     outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
+    late_ids: Sequence[str] = (),
 ) -> set[str]:
     """Record the input ids, and for those seen for the first time their profiles and
     outgoing events (`outgoing`: (input id, record) pairs, in order); return those ids.
 
     One statement, hence one transaction and one round trip: a redelivered id (already
-    recorded) writes nothing. The outbox rows follow the shared outbox table's layout.
-    Profiles must name each key once (the caller keeps the last decision).
+    recorded) writes nothing. `late_ids` are recorded as late (they decide nothing).
+    """
+    gate = f"""
+        INSERT INTO {SCHEMA}.processed_events (event_id, late)
+        SELECT e.id, l.id IS NOT NULL
+        FROM json_array_elements_text($1::json) AS e(id)
+        LEFT JOIN json_array_elements_text($9::json) AS l(id) ON l.id = e.id
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id
+    """
+    return await _record(connection, gate, "", event_ids, profiles, outgoing, late_ids)
+
+
+async def record_released(
+    connection: asyncpg.Connection,
+    event_ids: Sequence[str],
+    profiles: Sequence[ProfileRow],
+    outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
+    late_ids: Sequence[str] = (),
+) -> set[str]:
+    """Take the decided events out of the parking lot (recorded as processed when parked),
+    with their profiles and outgoing events; return the ids taken out."""
+    gate = f"""
+        DELETE FROM {SCHEMA}.parked_events
+        WHERE event_id IN (SELECT json_array_elements_text($1::json))
+        RETURNING event_id
+    """
+    late = f"""
+        late AS (
+            UPDATE {SCHEMA}.processed_events SET late = true
+            WHERE event_id IN (SELECT json_array_elements_text($9::json))
+              AND event_id IN (SELECT event_id FROM gate)
+        ),
+    """
+    return await _record(connection, gate, late, event_ids, profiles, outgoing, late_ids)
+
+
+async def _record(
+    connection: asyncpg.Connection,
+    gate: str,
+    more: str,
+    event_ids: Sequence[str],
+    profiles: Sequence[ProfileRow],
+    outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
+    late_ids: Sequence[str],
+) -> set[str]:
+    """Write the profiles and outgoing events of the ids that `gate` (SQL returning event
+    ids) lets through; return those ids.
+
+    The outbox rows follow the shared outbox table's layout. Profiles must name each key
+    once (the caller keeps the last decision). A profile never goes back to an older event's
+    decision, whatever the caller found before (another instance may have written since).
 
     Ids and profiles travel as JSON (`as_json`); the outgoing records as arrays, because
     PostgreSQL reads their long values far faster from a bytea array than from JSON strings.
     """
     rows = await connection.fetch(
         f"""
-        WITH fresh AS (
-            INSERT INTO {SCHEMA}.processed_events (event_id)
-            SELECT json_array_elements_text($1::json)
-            ON CONFLICT (event_id) DO NOTHING
-            RETURNING event_id
-        ),
+        WITH gate AS ({gate}),
+        {more}
         profiles AS (
             INSERT INTO {SCHEMA}.payment_profiles
                 (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
-                 settings_version, caused_by, box_ignored, settings_fallback, updated_at)
+                 settings_version, caused_by, box_ignored, settings_fallback, source_time,
+                 updated_at)
             SELECT p.*, now()
             FROM json_to_recordset($2::json)
                  AS p(merchant_id text, customer_id text, payment_method_id text,
                       auto_process boolean, decided_by text, settings_version integer,
-                      caused_by text, box_ignored boolean, settings_fallback boolean)
-            WHERE p.caused_by IN (SELECT event_id FROM fresh)
+                      caused_by text, box_ignored boolean, settings_fallback boolean,
+                      source_time timestamptz)
+            WHERE p.caused_by IN (SELECT event_id FROM gate)
             ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
                 auto_process = excluded.auto_process,
                 decided_by = excluded.decided_by,
@@ -168,7 +190,10 @@ async def record_decisions(
                 caused_by = excluded.caused_by,
                 box_ignored = excluded.box_ignored,
                 settings_fallback = excluded.settings_fallback,
+                source_time = excluded.source_time,
                 updated_at = excluded.updated_at
+            WHERE payment_profiles.source_time IS NULL OR excluded.source_time IS NULL
+               OR excluded.source_time >= payment_profiles.source_time
         ),
         queued AS (
             INSERT INTO {SCHEMA}.outbox (topic, key, event_id, headers, value)
@@ -176,10 +201,10 @@ async def record_decisions(
             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
                         $8::bytea[]) WITH ORDINALITY
                  AS o(caused_by, topic, key, event_id, headers, value, position)
-            WHERE o.caused_by IN (SELECT event_id FROM fresh)
+            WHERE o.caused_by IN (SELECT event_id FROM gate)
             ORDER BY o.position
         )
-        SELECT event_id FROM fresh
+        SELECT event_id FROM gate
         """,
         as_json(event_ids),
         as_json(profiles),
@@ -189,6 +214,7 @@ async def record_decisions(
         [record.event_id for _, record in outgoing],
         [outbox.stored_headers(record) for _, record in outgoing],
         [record.value for _, record in outgoing],
+        as_json(late_ids),
     )
     return {row["event_id"] for row in rows}
 
@@ -208,7 +234,3 @@ async def profiles_of(
         customer_id,
     )
     return [StoredProfile(**row) for row in rows]
-
-
-def _settings(row: asyncpg.Record) -> PortalSettings:
-    return PortalSettings(**{name: row[name] for name in SWITCHES})

@@ -67,6 +67,8 @@ class Config(BaseSettings):
     # Short, for a decision within milliseconds: the embedded broker holds every fetch that
     # long, even when records arrive sooner.
     autopay_fetch_max_wait_ms: int = Field(default=5, ge=0)
+    # notifier: how long a choice waits for the settings version it was made under.
+    notifier_settings_wait_seconds: float = Field(default=10.0, ge=0)
 
     # How long a stopping service may take to finish the work in hand (HTTP requests, the
     # email being sent) before it lets go of it.

@@ -44,7 +44,8 @@ class CloudEvent(Generic[D]):
     type: str
     source: str
     subject: str | None
-    time: datetime
+    # None when the producer sent no `ce_time`: rules that compare times then keep arrival order.
+    time: datetime | None
     data: D
 
 
@@ -71,8 +72,9 @@ def encode_binary(event: CloudEvent[ContractModel]) -> tuple[Headers, bytes]:
         ("ce_id", event.id.encode()),
         ("ce_type", event.type.encode()),
         ("ce_source", event.source.encode()),
-        ("ce_time", _timestamp(event.time)),
     ]
+    if event.time is not None:
+        headers.append(("ce_time", _timestamp(event.time)))
     if event.subject is not None:
         headers.append(("ce_subject", event.subject.encode()))
     return headers, event.data.model_dump_json().encode()
@@ -131,7 +133,7 @@ def decode(headers: Headers | tuple, value: bytes | None, model: type[D]) -> Clo
         type=event.type,
         source=event.source,
         subject=event.subject,
-        time=event.time or datetime.now(UTC),
+        time=event.time,
         data=data,
     )
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import functools
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -45,6 +44,14 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 mail_from=config.mail_from,
                 retry=RetryPolicy(give_up_after=config.notifier_give_up_after),
             )
+            recorder = service.ChoiceRecorder(
+                infra.pool, settings_wait=config.notifier_settings_wait_seconds
+            )
+
+            async def project_settings(events) -> None:
+                await service.project_settings(infra.pool, events)
+                recorder.settings_arrived()
+
             # One broker per consumer group: a broker starts its subscribers one after the
             # other, and each group join takes seconds; two brokers join at the same time.
             settings_broker, choices_broker = consumer_broker(config), consumer_broker(config)
@@ -52,14 +59,14 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 settings_broker,
                 config,
                 infra.producer,
-                functools.partial(service.project_settings, infra.pool),
+                project_settings,
                 group_id=settings_group,
             )
             checks[f"consumer {choices_group}"] = subscribers.subscribe_choices(
                 choices_broker,
                 config,
                 infra.producer,
-                service.ChoiceRecorder(infra.pool),
+                recorder,
                 group_id=choices_group,
             )
             for name, broker in (("settings", settings_broker), ("choices", choices_broker)):
@@ -75,7 +82,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 purge = retention.purge_periodically(
                     infra.pool, [repository.purge_choices], retention=config.dedupe_retention
                 )
-                async with background(sender.run(), purge):
+                async with background(sender.run(), purge, recorder.releaser.run()):
                     await asyncio.gather(settings_broker.start(), choices_broker.start())
                     try:
                         yield

@@ -6,7 +6,6 @@ into messages; this module decides what is said and to whom.
 
 import hashlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -50,23 +49,15 @@ def outcome_for(choice: AutopayChoiceRecorded, recipients: list[str]) -> Outcome
     return Outcome(template.value)
 
 
-def settings_needed(choices: Iterable[AutopayChoiceRecorded]) -> dict[str, int]:
-    """Per merchant, the settings version the choices that call for an email were made under.
+def waits_for_settings(choice: AutopayChoiceRecorded, known_version: int) -> bool:
+    """Whether a choice must wait for the settings version it was made under.
 
     Settings and choices travel on different topics: a choice can arrive before the settings
     change that added an address, and must wait for it or that address misses the email.
+    Only a choice that calls for an email waits; `known_version` is the merchant's version in
+    the projection (0 when none).
     """
-    needed: dict[str, int] = {}
-    for choice in choices:
-        if template_for(choice) is not None:
-            merchant = choice.merchant_id
-            needed[merchant] = max(needed.get(merchant, 0), choice.settings_version)
-    return needed
-
-
-def merchants_behind(needed: dict[str, int], known: dict[str, int]) -> list[str]:
-    """The merchants whose known settings version is older than needed (unknown = 0)."""
-    return sorted(merchant for merchant, at in needed.items() if at > known.get(merchant, 0))
+    return template_for(choice) is not None and choice.settings_version > known_version
 
 
 CARD_BRANDS = {

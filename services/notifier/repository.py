@@ -7,7 +7,13 @@ from datetime import datetime
 
 import asyncpg
 
+SCHEMA = "notifier"
 EMAILS_CHANNEL = "notifier_emails"
+
+# When the settings version a parked choice (`p`) waits for is in the projection.
+RECIPIENTS_ARRIVED = """EXISTS (
+    SELECT 1 FROM notifier.recipients r
+    WHERE r.merchant_id = p.merchant_id AND r.version >= p.settings_version)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,13 @@ async def recipients_of(
         row["merchant_id"]: Recipients(row["version"], list(row["emails"]), row["locale"])
         for row in rows
     }
+
+
+async def recorded_among(connection: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
+    rows = await connection.fetch(
+        "SELECT event_id FROM notifier.choices WHERE event_id = ANY($1::text[])", list(event_ids)
+    )
+    return {row["event_id"] for row in rows}
 
 
 async def record_choices(connection: asyncpg.Connection, rows: Sequence[ChoiceRow]) -> set[str]:

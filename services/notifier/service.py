@@ -1,22 +1,22 @@
 """The notifier's use-cases: project recipients, record choices (the sender is in sender.py)."""
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 
 from services.common.contract import AutopayChoiceRecorded, PortalSettingsChanged
 from services.common.envelope import CloudEvent
+from services.common.parking import to_park
+from services.common.parking_lot import ParkingLot, Releaser, ToPark
 from services.notifier import email_queue, repository
 from services.notifier.domain import (
     Outcome,
     email_facts,
-    merchants_behind,
     outcome_for,
-    settings_needed,
     template_for,
+    waits_for_settings,
 )
 from services.notifier.email_log import MERCHANT_FACT
 from services.notifier.repository import ChoiceRow, EmailRow, Recipients
@@ -45,42 +45,85 @@ class ChoiceRecorder:
     """Turns AutopayChoiceRecorded events into queued emails, once per event id.
 
     A choice made under settings the projection has not seen yet (they travel on another
-    topic) waits for them, with back-off, up to `settings_wait` seconds; past that it uses
-    the latest recipients known, and says so in the log and in `choices.recipients_version`.
+    topic) is parked, with the later choices of its customer, and the other choices go on:
+    it is decided when that version arrives or, past `settings_wait` seconds, with the
+    latest recipients known, as the log and `choices.recipients_version` say. Run
+    `releaser.run()` to decide the parked choices; `settings_arrived()` wakes it.
     """
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        *,
-        settings_wait: float = 10.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, settings_wait: float = 10.0) -> None:
         self._pool = pool
         self._settings_wait = settings_wait
-        self._sleep = sleep
+        self._parking = ParkingLot(
+            repository.SCHEMA,
+            AutopayChoiceRecorded,
+            arrived=repository.RECIPIENTS_ARRIVED,
+            wait=settings_wait,
+        )
+        self.releaser = Releaser(pool, self._parking, self.release_parked)
 
     async def __call__(self, events: Sequence[CloudEvent[AutopayChoiceRecorded]]) -> None:
         unique = list({event.id: event for event in events}.values())
-        merchants = {event.data.merchant_id for event in unique}
-        needed = settings_needed(event.data for event in unique)
-        deadline = time.monotonic() + self._settings_wait
-        delay = 0.02
-        while True:
-            async with self._pool.acquire() as connection, connection.transaction():
-                known = await repository.recipients_of(connection, merchants)
-                behind = merchants_behind(needed, {m: r.version for m, r in known.items()})
-                if not behind or time.monotonic() + delay > deadline:
-                    if behind:
-                        log.warning(
-                            "settings of %s not seen after %.0fs; using the latest recipients",
-                            ", ".join(behind),
-                            self._settings_wait,
-                        )
-                    await self._record(connection, unique, known)
-                    return
-            await self._sleep(delay)
-            delay = min(delay * 2, 1.0)
+        async with self._pool.acquire() as connection, connection.transaction():
+            done = await repository.recorded_among(connection, [e.id for e in unique])
+            new = [event for event in unique if event.id not in done]
+            known = await repository.recipients_of(connection, {e.data.merchant_id for e in new})
+            now, later = await self._sort_out(connection, new, known)
+            await self._record(connection, now, known)
+            if later:
+                await self._parking.park(connection, later)
+        if later:
+            self.releaser.wake()  # one parked behind a choice that just left may go too
+
+    async def _sort_out(
+        self,
+        connection: asyncpg.Connection,
+        events: Sequence[CloudEvent[AutopayChoiceRecorded]],
+        known: dict[str, Recipients],
+    ) -> tuple[list[CloudEvent[AutopayChoiceRecorded]], list[ToPark]]:
+        """The choices to decide now, and those to park: waiting for their settings version,
+        or behind a parked choice of their customer."""
+        customers = [(e.data.merchant_id, e.data.customer_id) for e in events]
+        waiting = [self._waits(e, known) for e in events]
+        parked = await self._parking.customers_with_parked(connection, set(customers))
+        parks = to_park(zip(customers, waiting, strict=True), parked)
+        now, later = [], []
+        for event, customer, waits, park in zip(events, customers, waiting, parks, strict=True):
+            if park:
+                later.append(
+                    ToPark(event, *customer, event.data.settings_version if waits else None)
+                )
+            else:
+                now.append(event)
+        return now, later
+
+    def settings_arrived(self) -> None:
+        self.releaser.wake()
+
+    async def release_parked(self) -> bool:
+        """Decide the parked choices that may go (in one transaction); False when none may."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            events = await self._parking.claim(connection)
+            if not events:
+                return False
+            known = await repository.recipients_of(connection, {e.data.merchant_id for e in events})
+            behind = [e.id for e in events if self._waits(e, known)]
+            if behind:
+                log.warning(
+                    "settings of choices %s not seen after %.0fs; using the latest recipients",
+                    ", ".join(behind),
+                    self._settings_wait,
+                )
+            await self._parking.remove(connection, [e.id for e in events])
+            await self._record(connection, events, known)
+        return True
+
+    def _waits(
+        self, event: CloudEvent[AutopayChoiceRecorded], known: dict[str, Recipients]
+    ) -> bool:
+        # With no wait allowed, nothing is parked for its version.
+        recipients = known.get(event.data.merchant_id, NO_RECIPIENTS)
+        return self._settings_wait > 0 and waits_for_settings(event.data, recipients.version)
 
     @staticmethod
     async def _record(
@@ -122,7 +165,10 @@ def _email_rows(event: CloudEvent[AutopayChoiceRecorded], recipients: Recipients
     if template is None:
         return []
     facts = email_facts(
-        event.data, event_id=event.id, occurred_at=event.time, locale=recipients.locale
+        event.data,
+        event_id=event.id,
+        occurred_at=event.time or datetime.now(UTC),
+        locale=recipients.locale,
     )
     return [
         EmailRow(

@@ -1,6 +1,6 @@
 import uuid
 
-from services.autopay.service import CHOICE_ID_NAMESPACE, choice_id
+from services.autopay.choices import CHOICE_ID_NAMESPACE, choice_id
 
 
 def test_an_input_always_gets_the_same_choice_id_and_two_inputs_different_ones():

@@ -10,12 +10,11 @@ from services.notifier.domain import (
     RetryPolicy,
     Template,
     header_text,
-    merchants_behind,
     message_id,
     outcome_for,
     payment_method_label,
-    settings_needed,
     template_for,
+    waits_for_settings,
 )
 
 VISA = PaymentMethod(id="pm_1", type="card", brand="visa", last4="4242")
@@ -101,19 +100,19 @@ def test_an_event_id_with_header_characters_still_gives_a_clean_message_id():
     assert "\n" not in message_id("evt\r\nBcc: x@y.z", "a@x.com", "example.com")
 
 
-def test_only_choices_that_send_an_email_wait_for_their_settings_version():
-    needed = settings_needed(
-        [
-            choice(merchant_id="m1", settings_version=3),
-            choice(merchant_id="m1", settings_version=5, auto_process=False),
-            choice(merchant_id="m2", settings_version=9, decided_by="merchant_policy"),
-            choice(merchant_id="m3", settings_version=0),
-        ]
-    )
-    assert needed == {"m1": 5, "m3": 0}
-    assert merchants_behind(needed, {"m1": 4}) == ["m1"]
-    assert merchants_behind(needed, {"m1": 5}) == []
-    assert merchants_behind({"m4": 1}, {}) == ["m4"]
+def test_only_choices_that_send_an_email_wait_for_a_newer_settings_version():
+    # choice, the merchant's version in the projection → waits?
+    table = [
+        (choice(settings_version=5), 4, True),
+        (choice(settings_version=5, auto_process=False), 4, True),
+        (choice(settings_version=5), 5, False),
+        (choice(settings_version=5), 6, False),
+        (choice(settings_version=9, decided_by="merchant_policy"), 0, False),  # no email
+        (choice(settings_version=0), 0, False),  # the defaults: nothing to wait for
+        (choice(settings_version=1), 0, True),  # no settings projected yet
+    ]
+    for event, known_version, waits in table:
+        assert waits_for_settings(event, known_version) is waits, (event, known_version)
 
 
 def test_retries_back_off_exponentially_up_to_a_ceiling_however_many_attempts_failed():
