@@ -29,7 +29,7 @@ from tests.smtp import SmtpServer
 from tests.support import ServiceProcess, TopicReader, eventually, publish
 
 # A scenario's deadline to settle after its last record, on a loaded two-core machine.
-SETTLE_TIMEOUT = 90.0
+SETTLE_TIMEOUT = 60.0
 
 
 class System:
