@@ -8,11 +8,6 @@ from tests.fault.poison import mixed, poison_records
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(
-    reason="defects 1 and 2 of issue 10, fixed on branch stream: a non-UTF-8 header we never "
-    "read loses its fetched batch; a dead letter near 1 MiB is retried for ever and stalls",
-    strict=False,
-)
 async def test_poison_records_are_dead_lettered_with_their_reason_and_the_rest_decided(
     fault_config, smtp_server, records
 ):
