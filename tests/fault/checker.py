@@ -59,6 +59,13 @@ def summary(published: Published, observed: Observed) -> str:
     )
 
 
+class ChoicesOutOfOrder(AssertionError):
+    """The only violation: for some payment methods an older choice was published after the
+    newer one (the profiles are right). Raised apart so that a scenario can expect this one
+    known defect (issue 10, defect 5: the relay re-publishes rows the fast path still holds)
+    without hiding any other failure."""
+
+
 def check(
     published: Published,
     observed: Observed,
@@ -68,13 +75,17 @@ def check(
     email_repeats: bool = False,
 ) -> None:
     """Fail with every violation found, counted, with a few examples of each."""
+    out_of_order = _published_out_of_order(published, observed)
     problems = [
         *_accounted_for(published, observed),
         *_one_choice_id_per_decision(observed),
-        *_profiles_follow_the_last_choice(published, observed),
+        *_profiles_follow_the_last_choice(published, observed, out_of_order),
         *_one_email_per_customer_choice(observed, recipients, mail_from, email_repeats),
     ]
-    assert not problems, "invariants broken:\n- " + "\n- ".join(problems)
+    order = _some("payment methods whose last choice published is an older one", out_of_order)
+    assert not problems, "invariants broken:\n- " + "\n- ".join(problems + order)
+    if order:
+        raise ChoicesOutOfOrder(order[0])
 
 
 def header(record: ConsumerRecord, name: str) -> bytes | None:
@@ -139,24 +150,52 @@ def _one_choice_id_per_decision(observed: Observed) -> list[str]:
     )
 
 
-def _profiles_follow_the_last_choice(published: Published, observed: Observed) -> list[str]:
-    last_choice: dict[ProfileKey, dict] = {}
+def _last_choices(observed: Observed) -> dict[ProfileKey, dict]:
+    """Per payment method, the data of the last AutopayChoiceRecorded on its partition."""
+    last: dict[ProfileKey, dict] = {}
     for record in sorted(observed.choices, key=lambda r: (r.partition, r.offset)):
         data = json.loads(record.value)
-        last_choice[_key(data)] = data
-    last_input = {_key(event.data.model_dump()): event.id for event in published.decided()}
+        last[_key(data)] = data
+    return last
+
+
+def _last_inputs(published: Published) -> dict[ProfileKey, str]:
+    return {_key(event.data.model_dump()): event.id for event in published.decided()}
+
+
+def _published_out_of_order(published: Published, observed: Observed) -> list[ProfileKey]:
+    """Payment methods whose profile is the last event's decision while the last choice on
+    the topic is an older one: a choice published again after a newer one."""
+    last_input = _last_inputs(published)
+    return [
+        key
+        for key, choice in _last_choices(observed).items()
+        if choice["caused_by"] != last_input.get(key)
+        and observed.profiles.get(key, {}).get("caused_by") == last_input.get(key)
+    ]
+
+
+def _profiles_follow_the_last_choice(
+    published: Published, observed: Observed, out_of_order: list[ProfileKey]
+) -> list[str]:
+    last_choice, last_input = _last_choices(observed), _last_inputs(published)
+    apart = set(out_of_order)
     differing = [
         key
         for key, choice in last_choice.items()
-        if _as_profile(choice) != _as_profile(observed.profiles.get(key, {}))
+        if key not in apart and _as_profile(choice) != _as_profile(observed.profiles.get(key, {}))
     ]
     return [
         *_some("profiles without a choice", observed.profiles.keys() - last_choice.keys()),
         *_some("choices without a profile", last_choice.keys() - observed.profiles.keys()),
         *_some("profiles that differ from the last choice published", differing),
         *_some(
-            "last choices not caused by the last event sent",
-            [k for k, c in last_choice.items() if last_input.get(k) != c["caused_by"]],
+            "profiles not decided by the last event sent",
+            [
+                key
+                for key, profile in observed.profiles.items()
+                if profile["caused_by"] != last_input.get(key)
+            ],
         ),
     ]
 

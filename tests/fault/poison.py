@@ -1,5 +1,6 @@
 """Hostile records of every kind, to mix into a scenario's stream."""
 
+import dataclasses
 import json
 import random
 
@@ -57,9 +58,14 @@ def _bad_utf8_attribute() -> Record:
 
 
 def _bad_utf8_foreign_header() -> Record:
-    """A valid event with a header we never read that is not UTF-8: it must be decided."""
+    """A valid event with a header we never read that is not UTF-8: it must be decided.
+
+    Its customer is its own: built after the stream's events, it carries a later `ce_time`
+    than those it is mixed among, which must not make theirs look late.
+    """
     event = workload.payment_methods_added(1, seed=_PICK.randrange(1 << 30))[0]
-    return valid(event, [("x-trace", b"\xff\xfe\x00trace")])
+    data = event.data.model_copy(update={"customer_id": f"cus-x-trace-{_PICK.randrange(1 << 30)}"})
+    return valid(dataclasses.replace(event, data=data), [("x-trace", b"\xff\xfe\x00trace")])
 
 
 def _near_one_mebibyte() -> Record:
