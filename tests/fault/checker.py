@@ -61,9 +61,8 @@ def summary(published: Published, observed: Observed) -> str:
 
 class ChoicesOutOfOrder(AssertionError):
     """The only violation: for some payment methods an older choice was published after the
-    newer one (the profiles are right). Raised apart so that a scenario can expect this one
-    known defect (issue 10, defect 5: the relay re-publishes rows the fast path still holds)
-    without hiding any other failure."""
+    newer one (the profiles are right). Named apart because it had its own cause: the outbox
+    relay re-publishing rows the fast path still held (issue 10, defect 5)."""
 
 
 def check(

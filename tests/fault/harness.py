@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import httpx
-import pytest
 
 from services.common.config import Config, ServiceName
 from services.common.contract import (
@@ -18,7 +17,6 @@ from services.common.contract import (
 from services.common.embedded import free_port
 from tests.fault import workload
 from tests.fault.checker import (
-    ChoicesOutOfOrder,
     Observed,
     Published,
     check,
@@ -29,15 +27,6 @@ from tests.fault.checker import (
 from tests.fault.stream import Record, Stream
 from tests.smtp import SmtpServer
 from tests.support import ServiceProcess, TopicReader, eventually, publish
-
-# The relay publishes again the rows the fast path could not finish (broker slow or gone,
-# PostgreSQL restarted): duplicates, and sometimes an older choice after a newer one.
-REPUBLISHED_OUT_OF_ORDER = pytest.mark.xfail(
-    raises=ChoicesOutOfOrder,
-    reason="defect 5 of issue 10 (the relay re-publishes rows the fast path still holds: "
-    "an older choice after a newer one), fixed on branch contract",
-    strict=False,
-)
 
 # A scenario's deadline to settle after its last record, on a loaded two-core machine.
 SETTLE_TIMEOUT = 60.0

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from tests.fault.conftest import on_three_nodes
-from tests.fault.harness import REPUBLISHED_OUT_OF_ORDER, System, running
+from tests.fault.harness import System, running
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +14,6 @@ LEADER = 2
 PAUSE_SECONDS = 10
 
 
-@REPUBLISHED_OUT_OF_ORDER
 async def test_the_broker_leading_the_input_partitions_killed_mid_stream_then_restarted(
     three_nodes, fault_config, smtp_server, records
 ):
@@ -32,7 +31,6 @@ async def test_the_broker_leading_the_input_partitions_killed_mid_stream_then_re
         await outcomes.check(await streaming)
 
 
-@REPUBLISHED_OUT_OF_ORDER
 async def test_the_broker_leading_the_input_partitions_paused_for_ten_seconds(
     three_nodes, fault_config, smtp_server, records
 ):

