@@ -15,6 +15,7 @@ from services.common.contract import (
     NOTIFIER_DLQ_TOPIC,
 )
 from services.common.embedded import free_port
+from tests.auth import bearer
 from tests.fault import workload
 from tests.fault.checker import (
     Observed,
@@ -75,7 +76,7 @@ class System:
                 saved = await api.put(
                     f"/v1/merchants/{merchant.merchant_id}/portal-settings",
                     json=merchant.document(),
-                    headers={"X-Actor": "fault-suite"},
+                    headers=bearer(merchant.merchant_id, subject="fault-suite"),
                 )
                 assert saved.status_code == 200, saved.text
 
@@ -99,7 +100,7 @@ class System:
                     answer = await api.patch(
                         f"/v1/merchants/{workload.CHANGED_MID_STREAM}/portal-settings",
                         json=workload.MID_STREAM_PATCH,
-                        headers={"X-Actor": "fault-suite"},
+                        headers=bearer(workload.CHANGED_MID_STREAM, subject="fault-suite"),
                     )
                     if answer.status_code < 500:
                         assert answer.status_code == 200, answer.text
