@@ -26,6 +26,7 @@ class SmtpServer:
     # Seconds to wait before answering each DATA command: a slow server.
     delay: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _controller: Controller | None = None
 
     @property
     def url(self) -> str:
@@ -35,12 +36,29 @@ class SmtpServer:
     @contextlib.contextmanager
     def running(cls) -> Iterator["SmtpServer"]:
         server = cls(host="127.0.0.1", port=free_port())
-        controller = Controller(_Handler(server), hostname=server.host, port=server.port)
-        controller.start()
+        server._listen()
         try:
             yield server
         finally:
-            controller.stop()
+            server._close()
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        """No server on the port during the block (connections refused), then the same one."""
+        self._close()
+        try:
+            yield
+        finally:
+            self._listen()
+
+    def _listen(self) -> None:
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        self._controller.start()
+
+    def _close(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
 
     def received(self) -> list[EmailMessage]:
         with self._lock:
