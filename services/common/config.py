@@ -90,6 +90,11 @@ class Config(BaseSettings):
     def dedupe_retention(self) -> timedelta:
         return timedelta(days=self.dedupe_retention_days)
 
+    @property
+    def kafka_bootstrap_list(self) -> list[str]:
+        """The brokers one by one: FastStream takes a comma-separated string for one host."""
+        return [server.strip() for server in self.kafka_bootstrap_servers.split(",") if server]
+
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"
 

@@ -61,7 +61,7 @@ def consumer_broker(config: Config) -> KafkaBroker:
     """A broker for subscriptions only: no producer nor admin client of its own to open."""
     # Its log lines go through ours (JSON, redacted), not FastStream's own coloured handler.
     return KafkaBroker(
-        config.kafka_bootstrap_servers,
+        config.kafka_bootstrap_list,
         consumer_only=True,
         logger=logging.getLogger("faststream"),
         security=kafka_security.broker_security(config),

@@ -6,12 +6,6 @@ from services.common.embedded import free_port
 from tests.support import ServiceProcess
 
 
-@pytest.mark.xfail(
-    reason="new defect (found by the fault suite): KafkaBroker (FastStream 0.7) wraps a "
-    "comma-separated string in a list and aiokafka then takes it for one host name, so the "
-    "consuming services cannot start with more than one bootstrap address",
-    strict=True,
-)
 @pytest.mark.parametrize("name", ["autopay", "notifier"])
 async def test_a_consuming_service_starts_with_a_list_of_bootstrap_servers(config, name):
     # The same broker named twice: a list, whatever the machine has.

@@ -43,17 +43,11 @@ def three_nodes() -> Iterator[apache_kafka.Cluster]:
 
 
 async def on_three_nodes(config: Config, cluster: apache_kafka.Cluster, leader: int) -> Config:
-    """`config` moved to the cluster, its input partitions all led by node `leader`.
-
-    The services bootstrap from node 1 alone, which no scenario stops: FastStream 0.7's
-    KafkaBroker takes a comma-separated `KAFKA_BOOTSTRAP_SERVERS` for one host name (a defect
-    of ours, reported); every client learns the other nodes from node 1's metadata.
-    """
-    first, *_ = cluster.nodes
-    assert leader != first.node_id, "the bootstrap node must stay up"
+    """`config` moved to the cluster (every node in its bootstrap list, as a deployment names
+    them), its input partitions all led by node `leader`."""
     config = config.model_copy(
         update={
-            "kafka_bootstrap_servers": first.address,
+            "kafka_bootstrap_servers": cluster.bootstrap_servers,
             "kafka_topic_replication_factor": 3,
             "kafka_enable_idempotence": True,
         }
