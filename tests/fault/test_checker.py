@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 from aiokafka import ConsumerRecord
 
-from services.autopay.service import choice_id
+from services.autopay.choices import choice_id
 from services.common.envelope import new_event
 from services.notifier.domain import message_id
 from tests.fault.checker import ChoicesOutOfOrder, Observed, Published, check
