@@ -129,14 +129,21 @@ async def publish_committed(
 
 
 # Deleted rows stay locked until the commit, which follows the broker's acknowledgement. A row
-# the relay has locked is waited for, then skipped if the relay published it.
+# the relay holds is skipped, not waited for (waiting paced a lagging publisher at the relay's
+# speed); a later row of its key then stays too, since only rows locked here are not "older".
 _CLAIM = """
+    WITH locked AS (
+        SELECT id, key FROM "{schema}".outbox
+        WHERE event_id = ANY($1::text[])
+        FOR UPDATE SKIP LOCKED
+    )
     DELETE FROM "{schema}".outbox AS claimed
-    WHERE claimed.event_id = ANY($1::text[])
+    USING locked
+    WHERE claimed.id = locked.id
       AND NOT EXISTS (
           SELECT FROM "{schema}".outbox AS older
-          WHERE older.key = claimed.key AND older.id < claimed.id
-            AND NOT older.event_id = ANY($1::text[]))
+          WHERE older.key = locked.key AND older.id < locked.id
+            AND older.id NOT IN (SELECT id FROM locked))
     RETURNING claimed.event_id
 """
 
