@@ -120,6 +120,9 @@ class PaymentMethodAdded(ContractModel):
     )
 
 
+Trigger = Literal["payment_method_added", "customer_changed", "payment_method_removed"]
+
+
 class AutopayChoiceRecorded(ContractModel):
     """Published by autopay when it has set a payment profile's auto-process flag."""
 
@@ -134,7 +137,11 @@ class AutopayChoiceRecorded(ContractModel):
         description="The box's default state when the customer decided; null otherwise."
     )
     settings_version: VersionOrDefaults = Field(description="0 = the defaults.")
-    caused_by: EventId = Field(description="The id of the PaymentMethodAdded event.")
+    caused_by: EventId = Field(description="The id of the event behind the choice.")
+    trigger: Trigger = Field(
+        default="payment_method_added",
+        description="What led to the choice; absent on v1 events: payment_method_added.",
+    )
 
 
 EVENT_TOPICS: dict[type[ContractModel], str] = {

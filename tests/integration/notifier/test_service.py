@@ -124,6 +124,22 @@ async def test_policy_decisions_and_merchants_without_an_address_send_nothing_bu
     assert smtp_server.received() == []
 
 
+async def test_a_later_change_by_the_customer_is_emailed_and_a_removal_is_only_recorded(
+    pool, sender, smtp_server
+):
+    merchant = unique("m")
+    await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
+    turned_off = choice_recorded(merchant, auto_process=False, trigger="customer_changed")
+    removed = choice_recorded(merchant, auto_process=False, trigger="payment_method_removed")
+    await service.ChoiceRecorder(pool)([turned_off, removed])
+    await send_all(sender)
+
+    assert [m["Subject"] for m in smtp_server.received()] == [
+        "AutoPay turned off: Ada Lovelace will no longer pay automatically with Visa •••• 4242"
+    ]
+    assert await outcomes(pool, turned_off, removed) == ["turned_off", "removed"]
+
+
 async def test_the_same_event_delivered_again_sends_nothing_more(pool, sender, smtp_server):
     merchant = unique("m")
     await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
