@@ -8,7 +8,6 @@ from datetime import datetime
 import asyncpg
 
 from services.common import outbox
-from services.common.contract import PaymentMethod
 from services.common.db import as_json
 
 SCHEMA = "autopay"
@@ -29,10 +28,6 @@ class ProfileRow:
     settings_fallback: bool
     # The `ce_time` of the event behind the profile: an older event changes nothing.
     source_time: datetime | None
-    # What an AutopayChoiceRecorded about a later change of the profile must say.
-    customer_name: str
-    payment_method: PaymentMethod
-    channel: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +76,10 @@ async def purge_processed_events(
 async def source_times(
     connection: asyncpg.Connection, keys: Iterable[ProfileKey]
 ) -> dict[ProfileKey, datetime | None]:
-    """The time of the event behind each stored profile of `keys` (absent: no profile).
-
-    A removed payment method's profile is final: every later event is late for it."""
+    """The time of the event behind each stored profile of `keys` (absent: no profile)."""
     rows = await connection.fetch(
         f"""
-        SELECT p.merchant_id, p.customer_id, p.payment_method_id,
-               CASE WHEN p.removed_at IS NULL THEN p.source_time ELSE 'infinity' END
-                   AS source_time
+        SELECT p.merchant_id, p.customer_id, p.payment_method_id, p.source_time
         FROM {SCHEMA}.payment_profiles p
         JOIN ROWS FROM (json_array_elements_text($1::json->0),
                         json_array_elements_text($1::json->1),
@@ -171,9 +162,7 @@ async def _record(
 
     The outbox rows follow the shared outbox table's layout. Profiles must name each key
     once (the caller keeps the last decision). A profile never goes back to an older event's
-    decision, whatever the caller found before (another instance may have written since),
-    nor comes back once its payment method is removed. Each profile written adds a row to
-    its history.
+    decision, whatever the caller found before (another instance may have written since).
 
     Ids and profiles travel as JSON (`as_json`); the outgoing records as arrays, because
     PostgreSQL reads their long values far faster from a bytea array than from JSON strings.
@@ -186,14 +175,13 @@ async def _record(
             INSERT INTO {SCHEMA}.payment_profiles
                 (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
                  settings_version, caused_by, box_ignored, settings_fallback, source_time,
-                 customer_name, payment_method, channel, updated_at)
+                 updated_at)
             SELECT p.*, now()
             FROM json_to_recordset($2::json)
                  AS p(merchant_id text, customer_id text, payment_method_id text,
                       auto_process boolean, decided_by text, settings_version integer,
                       caused_by text, box_ignored boolean, settings_fallback boolean,
-                      source_time timestamptz, customer_name text, payment_method jsonb,
-                      channel text)
+                      source_time timestamptz)
             WHERE p.caused_by IN (SELECT event_id FROM gate)
             ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
                 auto_process = excluded.auto_process,
@@ -203,22 +191,9 @@ async def _record(
                 box_ignored = excluded.box_ignored,
                 settings_fallback = excluded.settings_fallback,
                 source_time = excluded.source_time,
-                customer_name = excluded.customer_name,
-                payment_method = excluded.payment_method,
-                channel = excluded.channel,
-                trigger = excluded.trigger,
                 updated_at = excluded.updated_at
-            WHERE payment_profiles.removed_at IS NULL
-              AND (payment_profiles.source_time IS NULL OR excluded.source_time IS NULL
-                   OR excluded.source_time >= payment_profiles.source_time)
-            RETURNING merchant_id, customer_id, payment_method_id, auto_process, decided_by,
-                      trigger, settings_version, caused_by
-        ),
-        history AS (
-            INSERT INTO {SCHEMA}.profile_history
-                (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
-                 trigger, settings_version, caused_by)
-            SELECT * FROM profiles
+            WHERE payment_profiles.source_time IS NULL OR excluded.source_time IS NULL
+               OR excluded.source_time >= payment_profiles.source_time
         ),
         queued AS (
             INSERT INTO {SCHEMA}.outbox (topic, key, event_id, headers, value)
