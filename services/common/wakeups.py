@@ -101,10 +101,13 @@ class WakeUpLoop:
         connection = await self._listen.pool.acquire()
         try:
             await connection.add_listener(self._listen.channel, self._on_notify)
+            # Lost, it is replaced at once rather than at the next poll.
+            connection.add_termination_listener(self._on_notify)
             if self._listen.on_connect is not None:
                 await self._listen.on_connect(connection)
             yield connection
         finally:
+            connection.remove_termination_listener(self._on_notify)
             with contextlib.suppress(*TRANSIENT_DB_ERRORS):
                 await connection.remove_listener(self._listen.channel, self._on_notify)
             await self._listen.pool.release(connection)
