@@ -45,12 +45,14 @@ class WakeUpLoop:
         *,
         listen: Listen | None = None,
         poll_interval: float = 1.0,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff | None = None,
     ) -> None:
+        """`backoff`: by default the shared policy capped at the poll interval: a worker that
+        polls that often when all is well gains nothing by waiting longer to reconnect."""
         self._name = name
         self._listen = listen
         self._poll_interval = poll_interval
-        self._backoff = backoff
+        self._backoff = backoff or Backoff(longest=poll_interval)
         self._woken = asyncio.Event()
         self._stopped = asyncio.Event()
 

@@ -97,3 +97,14 @@ async def test_stop_ends_the_loop_even_during_a_back_off():
     loop.stop()
     await asyncio.wait_for(task, 5)
     assert len(worker.runs) == 1
+
+
+async def test_by_default_a_failing_step_is_retried_at_least_every_poll_interval():
+    worker = Worker(*[RuntimeError("down")] * 6)
+    loop = WakeUpLoop("test", poll_interval=0.2)
+    task = await running(loop, worker)
+    await eventually(lambda: len(worker.runs) == 7, timeout=5)
+    loop.stop()
+    await asyncio.wait_for(task, 5)
+    pauses = [later - earlier for earlier, later in itertools.pairwise(worker.runs)]
+    assert max(pauses) < 0.6  # the poll interval and some slack, far below the 5 s cap
