@@ -6,6 +6,7 @@ import pytest
 
 from services.autopay.repository import SCHEMA
 from services.autopay.service import CHUNK_SIZE, AutopayService
+from services.autopay.store import PostgresStore
 from tests.integration.autopay.events import payment_method_added, settings_changed
 
 
@@ -17,7 +18,7 @@ class Published:
         self._calls = 0
         self._failing = set(failing_calls)
 
-    async def __call__(self, records) -> None:
+    async def submit(self, records) -> None:
         self._calls += 1
         if self._calls in self._failing:
             raise RuntimeError("injected: the hand-over failed")
@@ -28,7 +29,7 @@ class Published:
 
 
 async def service_with_settings(pool, publish) -> AutopayService:
-    service = AutopayService(pool, publish, settings_wait=0)
+    service = AutopayService(PostgresStore(pool, settings_wait=0), publish, settings_wait=0)
     await service.record_settings([settings_changed("m", 1, allow_customer_autopay_changes=True)])
     return service
 

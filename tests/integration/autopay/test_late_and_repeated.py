@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from services.autopay.repository import SCHEMA
 from services.autopay.service import AutopayService
+from services.autopay.store import PostgresStore
 from services.common.contract import AUTOPAY_CHOICE_RECORDED_TOPIC
 from tests.integration.autopay.events import (
     autopay_in_process,
@@ -58,7 +59,7 @@ async def _is_recorded_late(pool, event_id: str) -> bool:
 
 async def test_a_repeat_after_a_new_event_in_one_chunk_leaves_the_new_events_profile(pool):
     published = Published()
-    service = AutopayService(pool, published, settings_wait=0)
+    service = AutopayService(PostgresStore(pool, settings_wait=0), published, settings_wait=0)
     await service.record_settings([settings_changed("m", 1, **ALLOWED)])
     first = payment_method_added("m", "c1", box=True, version=1)
     await service.record_payment_methods([first])
@@ -72,7 +73,9 @@ async def test_a_repeat_after_a_new_event_in_one_chunk_leaves_the_new_events_pro
 
 
 async def test_a_cache_of_no_versions_still_decides_with_the_named_version(pool):
-    service = AutopayService(pool, Published(), settings_wait=0, versions_kept=0)
+    service = AutopayService(
+        PostgresStore(pool, settings_wait=0), Published(), settings_wait=0, versions_kept=0
+    )
     await service.record_settings(
         [settings_changed("m", 1, **ALLOWED), settings_changed("m", 2), settings_changed("n", 1)]
     )
@@ -93,7 +96,7 @@ async def test_a_cache_of_no_versions_still_decides_with_the_named_version(pool)
 
 async def test_an_event_without_ce_time_is_never_late_and_the_next_one_follows_it(pool):
     published = Published()
-    service = AutopayService(pool, published, settings_wait=0)
+    service = AutopayService(PostgresStore(pool, settings_wait=0), published, settings_wait=0)
     await service.record_settings([settings_changed("m", 1, **ALLOWED)])
     first = payment_method_added("m", "c1", box=True, version=1)
     untimed = payment_method_added("m", "c1", box=False, version=1)
