@@ -1,8 +1,7 @@
-"""A batch larger than a chunk: recorded chunk by chunk, in order, and retried as a whole."""
+"""A batch larger than a chunk, over PostgreSQL: each chunk's statement runs while the next
+chunk is decided. The rules of chunks (failures, retries) are unit-tested with fakes."""
 
 import json
-
-import pytest
 
 from services.autopay.repository import SCHEMA
 from services.autopay.service import CHUNK_SIZE, AutopayService
@@ -56,21 +55,3 @@ async def test_every_event_of_a_batch_of_several_chunks_is_decided_once_and_the_
         f"SELECT auto_process, caused_by FROM {SCHEMA}.payment_profiles WHERE customer_id = 'c0'"
     )
     assert dict(profile) == {"auto_process": False, "caused_by": events[-1].id}
-
-
-async def test_a_batch_failing_in_its_second_chunk_is_retried_without_repeating_the_first(pool):
-    published = Published(failing_calls={2})
-    service = await service_with_settings(pool, published)
-    events = [
-        payment_method_added("m", f"c{n}", box=True, version=1) for n in range(2 * CHUNK_SIZE + 10)
-    ]
-
-    with pytest.raises(RuntimeError, match="injected"):
-        await service.record_payment_methods(events)
-    await service.record_payment_methods(events)  # what the consumer does with a failed batch
-
-    first, second, third = events[:CHUNK_SIZE], events[CHUNK_SIZE:-10], events[-10:]
-    # The second chunk committed before its hand-over failed: its events wait in the outbox
-    # for the relay, and the retry publishes them no second time.
-    assert published.causes() == [event.id for event in first + third]
-    assert await outbox_causes(pool) == [event.id for event in first + second + third]
