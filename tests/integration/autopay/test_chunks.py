@@ -7,24 +7,7 @@ from services.autopay.repository import SCHEMA
 from services.autopay.service import CHUNK_SIZE, AutopayService
 from services.autopay.store import PostgresStore
 from tests.integration.autopay.events import payment_method_added, settings_changed
-
-
-class Published:
-    """The records the service hands over once committed; fails the calls it is told to."""
-
-    def __init__(self, failing_calls: set[int] = frozenset()) -> None:
-        self.records = []
-        self._calls = 0
-        self._failing = set(failing_calls)
-
-    async def submit(self, records) -> None:
-        self._calls += 1
-        if self._calls in self._failing:
-            raise RuntimeError("injected: the hand-over failed")
-        self.records.extend(records)
-
-    def causes(self) -> list[str]:
-        return [json.loads(record.value)["caused_by"] for record in self.records]
+from tests.unit.autopay.fakes import FakePublisher
 
 
 async def service_with_settings(pool, publish) -> AutopayService:
@@ -39,7 +22,7 @@ async def outbox_causes(pool) -> list[str]:
 
 
 async def test_every_event_of_a_batch_of_several_chunks_is_decided_once_and_the_last_wins(pool):
-    published = Published()
+    published = FakePublisher()
     service = await service_with_settings(pool, published)
     events = [
         payment_method_added("m", f"c{n}", box=True, version=1) for n in range(2 * CHUNK_SIZE)

@@ -12,8 +12,8 @@ from tests.integration.autopay.events import (
     payment_method_added,
     settings_changed,
 )
-from tests.integration.autopay.test_chunks import Published
 from tests.support import TopicReader, eventually, publish
+from tests.unit.autopay.fakes import FakePublisher
 
 ALLOWED = {"allow_customer_autopay_changes": True}
 
@@ -60,7 +60,7 @@ async def _is_recorded_late(pool, event_id: str) -> bool:
 async def test_an_event_without_ce_time_is_never_late_and_the_next_one_follows_it(pool):
     # Over PostgreSQL: the profiles' upsert has its own guard against older events, which
     # must let a missing time through on either side.
-    published = Published()
+    published = FakePublisher()
     service = AutopayService(PostgresStore(pool, settings_wait=0), published, settings_wait=0)
     await service.record_settings([settings_changed("m", 1, **ALLOWED)])
     first = payment_method_added("m", "c1", box=True, version=1)
