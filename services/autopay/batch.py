@@ -9,8 +9,7 @@ from datetime import datetime
 
 from services.autopay.choices import profile_key
 from services.autopay.domain import late_events, needs_settings
-from services.autopay.ports import Outgoing
-from services.autopay.records import ProfileKey, ProfileRow
+from services.autopay.records import Decided, ProfileKey
 from services.autopay.versions import VersionKey
 from services.common.contract import PaymentMethodAdded, PortalSettings
 from services.common.envelope import CloudEvent
@@ -37,12 +36,9 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Decided events, ready to be recorded in one unit of work."""
+    """Events of a batch, ready to be recorded in one unit of work: decided, or parked."""
 
-    event_ids: list[str]
-    late_ids: list[str]
-    profiles: list[ProfileRow]
-    outgoing: Outgoing
+    decided: Decided
     parked: list[ToPark]
 
 

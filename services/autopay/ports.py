@@ -8,12 +8,10 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-from services.autopay.records import ProfileKey, ProfileRow, SettingsRow, StoredProfile
+from services.autopay.records import Decided, ProfileKey, SettingsRow, StoredProfile
 from services.common.contract import PaymentMethodAdded, PortalSettings
 from services.common.outbox import OutboxRecord
 from services.common.parking_lot import ParkedEvents
-
-Outgoing = Sequence[tuple[str, OutboxRecord]]  # (input id, outgoing record), in order
 
 
 class Decisions(Protocol):
@@ -24,24 +22,12 @@ class Decisions(Protocol):
     async def source_times(self, keys: Iterable[ProfileKey]) -> dict[ProfileKey, datetime | None]:
         """The time of the event behind each stored profile of `keys` (absent: no profile)."""
 
-    async def record(
-        self,
-        event_ids: Sequence[str],
-        profiles: Sequence[ProfileRow],
-        outgoing: Outgoing,
-        late_ids: Sequence[str] = (),
-    ) -> set[str]:
-        """Record the input ids (`late_ids` as late) and, for the ids seen for the first time,
-        their profiles and outgoing events; return those ids. Atomic on its own: a unit of
-        work of this one write needs no transaction."""
+    async def record(self, decided: Decided) -> set[str]:
+        """Record the input ids (the late ones as late) and, for the ids seen for the first
+        time, their profiles and outgoing events; return those ids. Atomic on its own: a unit
+        of work of this one write needs no transaction."""
 
-    async def record_released(
-        self,
-        event_ids: Sequence[str],
-        profiles: Sequence[ProfileRow],
-        outgoing: Outgoing,
-        late_ids: Sequence[str] = (),
-    ) -> set[str]:
+    async def record_released(self, decided: Decided) -> set[str]:
         """Take the decided events out of the parked ones (recorded as processed when
         parked), with their profiles and outgoing events; return the ids taken out."""
 

@@ -6,8 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.autopay.ports import Outgoing
-from services.autopay.records import ProfileKey, ProfileRow, StoredProfile
+from services.autopay.records import Decided, ProfileKey, StoredProfile
 from services.common import outbox
 from services.common.db import as_json
 
@@ -68,18 +67,12 @@ class PostgresDecisions:
             for row in rows
         }
 
-    async def record(
-        self,
-        event_ids: Sequence[str],
-        profiles: Sequence[ProfileRow],
-        outgoing: Outgoing,
-        late_ids: Sequence[str] = (),
-    ) -> set[str]:
+    async def record(self, decided: Decided) -> set[str]:
         """Record the input ids, and for those seen for the first time their profiles and
-        outgoing events (`outgoing`: (input id, record) pairs, in order); return those ids.
+        outgoing events; return those ids.
 
         One statement, hence one transaction and one round trip: a redelivered id (already
-        recorded) writes nothing. `late_ids` are recorded as late (they decide nothing).
+        recorded) writes nothing. The late ids are recorded as late (they decide nothing).
         """
         gate = f"""
             INSERT INTO {SCHEMA}.processed_events (event_id, late)
@@ -89,15 +82,9 @@ class PostgresDecisions:
             ON CONFLICT (event_id) DO NOTHING
             RETURNING event_id
         """
-        return await self._record(gate, "", event_ids, profiles, outgoing, late_ids)
+        return await self._record(gate, "", decided)
 
-    async def record_released(
-        self,
-        event_ids: Sequence[str],
-        profiles: Sequence[ProfileRow],
-        outgoing: Outgoing,
-        late_ids: Sequence[str] = (),
-    ) -> set[str]:
+    async def record_released(self, decided: Decided) -> set[str]:
         """Take the decided events out of the parking lot (recorded as processed when parked),
         with their profiles and outgoing events; return the ids taken out."""
         gate = f"""
@@ -112,17 +99,9 @@ class PostgresDecisions:
                   AND event_id IN (SELECT event_id FROM gate)
             ),
         """
-        return await self._record(gate, late, event_ids, profiles, outgoing, late_ids)
+        return await self._record(gate, late, decided)
 
-    async def _record(
-        self,
-        gate: str,
-        more: str,
-        event_ids: Sequence[str],
-        profiles: Sequence[ProfileRow],
-        outgoing: Outgoing,
-        late_ids: Sequence[str],
-    ) -> set[str]:
+    async def _record(self, gate: str, more: str, decided: Decided) -> set[str]:
         """Write the profiles and outgoing events of the ids that `gate` (SQL returning event
         ids) lets through; return those ids.
 
@@ -172,15 +151,15 @@ class PostgresDecisions:
             )
             SELECT event_id FROM gate
             """,
-            as_json(event_ids),
-            as_json(profiles),
-            [cause for cause, _ in outgoing],
-            [record.topic for _, record in outgoing],
-            [record.key for _, record in outgoing],
-            [record.event_id for _, record in outgoing],
-            [outbox.stored_headers(record) for _, record in outgoing],
-            [record.value for _, record in outgoing],
-            as_json(late_ids),
+            as_json(decided.event_ids),
+            as_json(decided.profiles),
+            [cause for cause, _ in decided.outgoing],
+            [record.topic for _, record in decided.outgoing],
+            [record.key for _, record in decided.outgoing],
+            [record.event_id for _, record in decided.outgoing],
+            [outbox.stored_headers(record) for _, record in decided.outgoing],
+            [record.value for _, record in decided.outgoing],
+            as_json(decided.late_ids),
         )
         return {row["event_id"] for row in rows}
 

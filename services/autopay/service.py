@@ -16,7 +16,7 @@ from services.autopay.choices import decided, log_anomalies, profile_key
 from services.autopay.decision_log import log_decisions
 from services.autopay.domain import needs_settings
 from services.autopay.ports import Publisher, Store, UnitOfWork
-from services.autopay.records import ProfileRow, SettingsRow, StoredProfile
+from services.autopay.records import Decided, Outgoing, ProfileRow, SettingsRow, StoredProfile
 from services.autopay.versions import VERSIONS_KEPT, SettingsVersions, VersionKey, named_versions
 from services.common import outbox
 from services.common.contract import PortalSettings, PortalSettingsChanged
@@ -105,9 +105,8 @@ class AutopayService:
             to_decide = [e for e in events if e.id not in late]
             named = await self._versions.named(named_versions(to_decide))
             profiles, outgoing = await self._decisions(to_decide, named)
-            released = await unit.decisions.record_released(
-                [e.id for e in events], profiles, outgoing, sorted(late)
-            )
+            decided = Decided([e.id for e in events], profiles, outgoing, sorted(late))
+            released = await unit.decisions.record_released(decided)
         log_anomalies([p for p in profiles if p.caused_by in released], sorted(late & released))
         log_decisions(profiles, released)
         await self._publisher.submit([record for cause, record in outgoing if cause in released])
@@ -151,17 +150,15 @@ class AutopayService:
 
     async def _decide_chunk(self, batch: Batch, events: Sequence[Event]) -> Chunk:
         profiles, outgoing = await self._decisions(batch.to_decide(events), batch.named)
+        late = [e.id for e in events if e.id in batch.late]
         return Chunk(
-            event_ids=[e.id for e in events],
-            late_ids=[e.id for e in events if e.id in batch.late],
-            profiles=profiles,
-            outgoing=outgoing,
+            Decided([e.id for e in events], profiles, outgoing, late),
             parked=[batch.parked[e.id] for e in events if e.id in batch.parked],
         )
 
     async def _decisions(
         self, events: Sequence[Event], named: Mapping[VersionKey, PortalSettings]
-    ) -> tuple[list[ProfileRow], list[tuple[str, outbox.OutboxRecord]]]:
+    ) -> tuple[list[ProfileRow], Outgoing]:
         """The profiles (the last decision per payment method) and the outgoing events."""
         known = await self._versions.settings_for(events, named)
         decided_at = datetime.now(UTC)
@@ -182,15 +179,16 @@ class AutopayService:
         # chunk is decided.
         unit_of_work = self._store.transaction() if chunk.parked else self._store.session()
         async with unit_of_work as unit:
-            fresh = await unit.decisions.record(
-                chunk.event_ids, chunk.profiles, chunk.outgoing, chunk.late_ids
-            )
+            fresh = await unit.decisions.record(chunk.decided)
             if chunk.parked:
                 await unit.parked.park([p for p in chunk.parked if p.event.id in fresh])
+        decided = chunk.decided
         log_anomalies(
-            [profile for profile in chunk.profiles if profile.caused_by in fresh],
-            [event_id for event_id in chunk.late_ids if event_id in fresh],
+            [profile for profile in decided.profiles if profile.caused_by in fresh],
+            [event_id for event_id in decided.late_ids if event_id in fresh],
         )
-        log_decisions(chunk.profiles, fresh)
-        await self._publisher.submit([record for cause, record in chunk.outgoing if cause in fresh])
-        return len(chunk.event_ids) - len(fresh)
+        log_decisions(decided.profiles, fresh)
+        await self._publisher.submit(
+            [record for cause, record in decided.outgoing if cause in fresh]
+        )
+        return len(decided.event_ids) - len(fresh)

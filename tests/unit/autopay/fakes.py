@@ -8,8 +8,13 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from services.autopay.ports import Outgoing
-from services.autopay.records import ProfileKey, ProfileRow, SettingsRow, StoredProfile
+from services.autopay.records import (
+    Decided,
+    ProfileKey,
+    ProfileRow,
+    SettingsRow,
+    StoredProfile,
+)
 from services.common.contract import PortalSettings
 from services.common.outbox import OutboxRecord
 from services.common.parking_lot import ToPark
@@ -115,32 +120,21 @@ class FakeDecisions:
         profiles = self._state.profiles
         return {key: profiles[key][0].source_time for key in keys if key in profiles}
 
-    async def record(
-        self,
-        event_ids: Sequence[str],
-        profiles: Sequence[ProfileRow],
-        outgoing: Outgoing,
-        late_ids: Sequence[str] = (),
-    ) -> set[str]:
+    async def record(self, decided: Decided) -> set[str]:
         self._fail_if_told()
-        fresh = set(event_ids) - self._state.processed.keys()
-        late = set(late_ids)
+        fresh = set(decided.event_ids) - self._state.processed.keys()
+        late = set(decided.late_ids)
         self._state.processed.update({event_id: event_id in late for event_id in fresh})
-        self._apply(fresh, profiles, outgoing)
+        self._apply(fresh, decided)
         return fresh
 
-    async def record_released(
-        self,
-        event_ids: Sequence[str],
-        profiles: Sequence[ProfileRow],
-        outgoing: Outgoing,
-        late_ids: Sequence[str] = (),
-    ) -> set[str]:
+    async def record_released(self, decided: Decided) -> set[str]:
         self._fail_if_told()
-        released = set(event_ids) & set(self._state.parked.event_ids)
+        released = set(decided.event_ids) & set(self._state.parked.event_ids)
         await self._state.parked.remove(sorted(released))
-        self._state.processed.update({event_id: True for event_id in released & set(late_ids)})
-        self._apply(released, profiles, outgoing)
+        late = released & set(decided.late_ids)
+        self._state.processed.update({event_id: True for event_id in late})
+        self._apply(released, decided)
         return released
 
     async def profiles_of(self, merchant_id: str, customer_id: str) -> list[StoredProfile]:
@@ -151,9 +145,9 @@ class FakeDecisions:
         ]
         return [_stored(row, updated_at) for updated_at, _, row in sorted(mine)]
 
-    def _apply(self, gate: set[str], profiles: Sequence[ProfileRow], outgoing: Outgoing) -> None:
+    def _apply(self, gate: set[str], decided: Decided) -> None:
         """As the SQL does: a profile never goes back to an older event's decision."""
-        for profile in profiles:
+        for profile in decided.profiles:
             key = (profile.merchant_id, profile.customer_id, profile.payment_method_id)
             stored = self._state.profiles.get(key)
             if profile.caused_by in gate and (stored is None or not _older(profile, stored[0])):
@@ -161,7 +155,7 @@ class FakeDecisions:
                     seconds=self._store.clock()
                 )
                 self._state.profiles[key] = (replace(profile), updated_at)
-        self._state.outbox.extend(record for cause, record in outgoing if cause in gate)
+        self._state.outbox.extend(record for cause, record in decided.outgoing if cause in gate)
 
     def _fail_if_told(self) -> None:
         if self._store.writes_to_fail:
