@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 from services.autopay import http, subscribers
 from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
+from services.autopay.store import PostgresStore
 from services.common import metrics, outbox, retention
 from services.common.auth import Authenticator
 from services.common.config import Config
@@ -33,9 +34,9 @@ def create_app(config: Config) -> FastAPI:
         async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
             publisher = outbox.CommittedPublisher(infra.pool, SCHEMA, infra.producer, config.topic)
-            service = AutopayService(
-                infra.pool, publisher.submit, settings_wait=config.autopay_settings_wait_seconds
-            )
+            wait = config.autopay_settings_wait_seconds
+            store = PostgresStore(infra.pool, settings_wait=wait)
+            service = AutopayService(store, publisher, settings_wait=wait)
             app.state.service = service
             broker = consumer_broker(config)
             consumers = subscribers.register(broker, service, infra.producer, config)

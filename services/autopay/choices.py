@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from services.autopay import repository
 from services.autopay.domain import applicable_settings, decide
+from services.autopay.records import ProfileKey, ProfileRow
 from services.common.contract import (
     AutopayChoiceRecorded,
     PaymentMethodAdded,
@@ -24,19 +24,19 @@ CHOICE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://portal-autopay/aut
 _CHOICE_ID_NAMESPACE_BYTES = CHOICE_ID_NAMESPACE.bytes
 
 
-def profile_key(data: PaymentMethodAdded) -> repository.ProfileKey:
+def profile_key(data: PaymentMethodAdded) -> ProfileKey:
     return (data.merchant_id, data.customer_id, data.payment_method.id)
 
 
 def decided(
     event: CloudEvent[PaymentMethodAdded], known: Mapping[int, PortalSettings], at: datetime
-) -> tuple[repository.ProfileRow, CloudEvent[AutopayChoiceRecorded]]:
+) -> tuple[ProfileRow, CloudEvent[AutopayChoiceRecorded]]:
     """`known`: the merchant's settings versions at hand (see `applicable_settings`)."""
     data = event.data
     applied = applicable_settings(data.portal_settings_version, known)
     decision = decide(data.channel, applied.settings, data.use_for_autopay)
     assert decision is not None, "only channels that need settings are decided"
-    profile = repository.ProfileRow(
+    profile = ProfileRow(
         merchant_id=data.merchant_id,
         customer_id=data.customer_id,
         payment_method_id=data.payment_method.id,
@@ -87,7 +87,7 @@ def choice_id(caused_by: str) -> str:
     )
 
 
-def log_anomalies(profiles: Sequence[repository.ProfileRow], late_ids: Sequence[str]) -> None:
+def log_anomalies(profiles: Sequence[ProfileRow], late_ids: Sequence[str]) -> None:
     """Warn of what the decisions of a chunk (or of parked events) let through or held back."""
     ignored = [p.caused_by for p in profiles if p.box_ignored]
     if ignored:

@@ -4,7 +4,7 @@ import logging
 from collections import Counter
 from collections.abc import Collection, Sequence
 
-from services.autopay.repository import ProfileRow
+from services.autopay.records import ProfileRow
 from services.common import metrics
 from services.common.logs import log_lines
 

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.autopay.repository import StoredProfile
+from services.autopay.records import StoredProfile
 from services.autopay.service import AutopayService
 from services.common import problems
 from services.common.auth import Principal

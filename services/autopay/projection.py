@@ -1,10 +1,10 @@
 """SQL of the autopay settings projection: every version of every merchant's settings."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import asyncpg
 
+from services.autopay.records import SettingsRow
 from services.autopay.repository import SCHEMA
 from services.common.contract import PortalSettings
 
@@ -16,63 +16,59 @@ VERSION_ARRIVED = f"""EXISTS (
     WHERE s.merchant_id = p.merchant_id AND s.version = p.settings_version)"""
 
 
-@dataclass(frozen=True, slots=True)
-class SettingsRow:
-    merchant_id: str
-    version: int
-    settings: PortalSettings
-    event_id: str
+class PostgresSettingsProjection:
+    """The settings projection as one connection sees it."""
 
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
 
-async def record_settings(connection: asyncpg.Connection, rows: Sequence[SettingsRow]) -> None:
-    """Insert versions not yet known; a redelivered version changes nothing."""
-    await connection.execute(
-        f"""
-        INSERT INTO {SCHEMA}.settings_versions
-            (merchant_id, version, {", ".join(SWITCHES)}, event_id)
-        SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::bool[], $5::bool[],
-                             $6::bool[], $7::text[])
-        ON CONFLICT (merchant_id, version) DO NOTHING
-        """,
-        [row.merchant_id for row in rows],
-        [row.version for row in rows],
-        *([getattr(row.settings, name) for row in rows] for name in SWITCHES),
-        [row.event_id for row in rows],
-    )
+    async def record(self, rows: Sequence[SettingsRow]) -> None:
+        """Insert versions not yet known; a redelivered version changes nothing."""
+        await self._connection.execute(
+            f"""
+            INSERT INTO {SCHEMA}.settings_versions
+                (merchant_id, version, {", ".join(SWITCHES)}, event_id)
+            SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::bool[], $5::bool[],
+                                 $6::bool[], $7::text[])
+            ON CONFLICT (merchant_id, version) DO NOTHING
+            """,
+            [row.merchant_id for row in rows],
+            [row.version for row in rows],
+            *([getattr(row.settings, name) for row in rows] for name in SWITCHES),
+            [row.event_id for row in rows],
+        )
 
+    async def load_versions(
+        self, wanted: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], PortalSettings]:
+        """The `wanted` (merchant, version) pairs that the projection holds."""
+        wanted = list(wanted)
+        rows = await self._connection.fetch(
+            f"""
+            SELECT s.merchant_id, s.version, {", ".join(f"s.{name}" for name in SWITCHES)}
+            FROM {SCHEMA}.settings_versions s
+            JOIN unnest($1::text[], $2::int[]) AS w(merchant_id, version)
+              ON s.merchant_id = w.merchant_id AND s.version = w.version
+            """,
+            [merchant for merchant, _ in wanted],
+            [version for _, version in wanted],
+        )
+        return {(row["merchant_id"], row["version"]): _settings(row) for row in rows}
 
-async def load_versions(
-    connection: asyncpg.Connection, wanted: Iterable[tuple[str, int]]
-) -> dict[tuple[str, int], PortalSettings]:
-    """The `wanted` (merchant, version) pairs that the projection holds."""
-    wanted = list(wanted)
-    rows = await connection.fetch(
-        f"""
-        SELECT s.merchant_id, s.version, {", ".join(f"s.{name}" for name in SWITCHES)}
-        FROM {SCHEMA}.settings_versions s
-        JOIN unnest($1::text[], $2::int[]) AS w(merchant_id, version)
-          ON s.merchant_id = w.merchant_id AND s.version = w.version
-        """,
-        [merchant for merchant, _ in wanted],
-        [version for _, version in wanted],
-    )
-    return {(row["merchant_id"], row["version"]): _settings(row) for row in rows}
-
-
-async def latest_versions(
-    connection: asyncpg.Connection, merchants: Iterable[str]
-) -> dict[str, tuple[int, PortalSettings]]:
-    """Each merchant's latest projected version; merchants without settings are absent."""
-    rows = await connection.fetch(
-        f"""
-        SELECT DISTINCT ON (merchant_id) merchant_id, version, {", ".join(SWITCHES)}
-        FROM {SCHEMA}.settings_versions
-        WHERE merchant_id = ANY($1::text[])
-        ORDER BY merchant_id, version DESC
-        """,
-        list(merchants),
-    )
-    return {row["merchant_id"]: (row["version"], _settings(row)) for row in rows}
+    async def latest_versions(
+        self, merchants: Iterable[str]
+    ) -> dict[str, tuple[int, PortalSettings]]:
+        """Each merchant's latest projected version; merchants without settings are absent."""
+        rows = await self._connection.fetch(
+            f"""
+            SELECT DISTINCT ON (merchant_id) merchant_id, version, {", ".join(SWITCHES)}
+            FROM {SCHEMA}.settings_versions
+            WHERE merchant_id = ANY($1::text[])
+            ORDER BY merchant_id, version DESC
+            """,
+            list(merchants),
+        )
+        return {row["merchant_id"]: (row["version"], _settings(row)) for row in rows}
 
 
 def _settings(row: asyncpg.Record) -> PortalSettings:

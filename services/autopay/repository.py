@@ -2,55 +2,15 @@
 per batch (or chunk) and table. The settings projection's SQL is in `projection.py`."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
+from services.autopay.records import Decided, ProfileKey, StoredProfile
 from services.common import outbox
 from services.common.db import as_json
 
 SCHEMA = "autopay"
-
-ProfileKey = tuple[str, str, str]  # (merchant_id, customer_id, payment_method_id)
-
-
-@dataclass(slots=True)  # not frozen: one per event, built four times faster
-class ProfileRow:
-    merchant_id: str
-    customer_id: str
-    payment_method_id: str
-    auto_process: bool
-    decided_by: str
-    settings_version: int
-    caused_by: str
-    box_ignored: bool
-    settings_fallback: bool
-    # The `ce_time` of the event behind the profile: an older event changes nothing.
-    source_time: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredProfile:
-    payment_method_id: str
-    auto_process: bool
-    decided_by: str
-    settings_version: int
-    caused_by: str
-    box_ignored: bool
-    settings_fallback: bool
-    updated_at: datetime
-
-
-async def processed_among(connection: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
-    rows = await connection.fetch(
-        f"""
-        SELECT event_id FROM {SCHEMA}.processed_events
-        WHERE event_id IN (SELECT json_array_elements_text($1::json))
-        """,
-        as_json(event_ids),
-    )
-    return {row["event_id"] for row in rows}
 
 
 async def purge_processed_events(
@@ -73,164 +33,152 @@ async def purge_processed_events(
     return int(status.rpartition(" ")[2])
 
 
-async def source_times(
-    connection: asyncpg.Connection, keys: Iterable[ProfileKey]
-) -> dict[ProfileKey, datetime | None]:
-    """The time of the event behind each stored profile of `keys` (absent: no profile)."""
-    rows = await connection.fetch(
-        f"""
-        SELECT p.merchant_id, p.customer_id, p.payment_method_id, p.source_time
-        FROM {SCHEMA}.payment_profiles p
-        JOIN ROWS FROM (json_array_elements_text($1::json->0),
-                        json_array_elements_text($1::json->1),
-                        json_array_elements_text($1::json->2)) AS k(m, c, pm)
-          ON p.merchant_id = k.m AND p.customer_id = k.c AND p.payment_method_id = k.pm
-        """,
-        as_json(_columns(keys, 3)),
-    )
-    return {
-        (row["merchant_id"], row["customer_id"], row["payment_method_id"]): row["source_time"]
-        for row in rows
-    }
+class PostgresDecisions:
+    """The decisions as one connection sees them (in its transaction, if any)."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def processed_among(self, event_ids: Sequence[str]) -> set[str]:
+        rows = await self._connection.fetch(
+            f"""
+            SELECT event_id FROM {SCHEMA}.processed_events
+            WHERE event_id IN (SELECT json_array_elements_text($1::json))
+            """,
+            as_json(event_ids),
+        )
+        return {row["event_id"] for row in rows}
+
+    async def source_times(self, keys: Iterable[ProfileKey]) -> dict[ProfileKey, datetime | None]:
+        """The time of the event behind each stored profile of `keys` (absent: no profile)."""
+        rows = await self._connection.fetch(
+            f"""
+            SELECT p.merchant_id, p.customer_id, p.payment_method_id, p.source_time
+            FROM {SCHEMA}.payment_profiles p
+            JOIN ROWS FROM (json_array_elements_text($1::json->0),
+                            json_array_elements_text($1::json->1),
+                            json_array_elements_text($1::json->2)) AS k(m, c, pm)
+              ON p.merchant_id = k.m AND p.customer_id = k.c AND p.payment_method_id = k.pm
+            """,
+            as_json(_columns(keys, 3)),
+        )
+        return {
+            (row["merchant_id"], row["customer_id"], row["payment_method_id"]): row["source_time"]
+            for row in rows
+        }
+
+    async def record(self, decided: Decided) -> set[str]:
+        """Record the input ids, and for those seen for the first time their profiles and
+        outgoing events; return those ids.
+
+        One statement, hence one transaction and one round trip: a redelivered id (already
+        recorded) writes nothing. The late ids are recorded as late (they decide nothing).
+        """
+        gate = f"""
+            INSERT INTO {SCHEMA}.processed_events (event_id, late)
+            SELECT e.id, l.id IS NOT NULL
+            FROM json_array_elements_text($1::json) AS e(id)
+            LEFT JOIN json_array_elements_text($9::json) AS l(id) ON l.id = e.id
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+        """
+        return await self._record(gate, "", decided)
+
+    async def record_released(self, decided: Decided) -> set[str]:
+        """Take the decided events out of the parking lot (recorded as processed when parked),
+        with their profiles and outgoing events; return the ids taken out."""
+        gate = f"""
+            DELETE FROM {SCHEMA}.parked_events
+            WHERE event_id IN (SELECT json_array_elements_text($1::json))
+            RETURNING event_id
+        """
+        late = f"""
+            late AS (
+                UPDATE {SCHEMA}.processed_events SET late = true
+                WHERE event_id IN (SELECT json_array_elements_text($9::json))
+                  AND event_id IN (SELECT event_id FROM gate)
+            ),
+        """
+        return await self._record(gate, late, decided)
+
+    async def _record(self, gate: str, more: str, decided: Decided) -> set[str]:
+        """Write the profiles and outgoing events of the ids that `gate` (SQL returning event
+        ids) lets through; return those ids.
+
+        The outbox rows follow the shared outbox table's layout. Profiles must name each key
+        once (the caller keeps the last decision). A profile never goes back to an older event's
+        decision, whatever the caller found before (another instance may have written since).
+
+        Ids and profiles travel as JSON (`as_json`); the outgoing records as arrays, because
+        PostgreSQL reads their long values far faster from a bytea array than from JSON strings.
+        """
+        rows = await self._connection.fetch(
+            f"""
+            WITH gate AS ({gate}),
+            {more}
+            profiles AS (
+                INSERT INTO {SCHEMA}.payment_profiles
+                    (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
+                     settings_version, caused_by, box_ignored, settings_fallback, source_time,
+                     updated_at)
+                SELECT p.*, now()
+                FROM json_to_recordset($2::json)
+                     AS p(merchant_id text, customer_id text, payment_method_id text,
+                          auto_process boolean, decided_by text, settings_version integer,
+                          caused_by text, box_ignored boolean, settings_fallback boolean,
+                          source_time timestamptz)
+                WHERE p.caused_by IN (SELECT event_id FROM gate)
+                ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
+                    auto_process = excluded.auto_process,
+                    decided_by = excluded.decided_by,
+                    settings_version = excluded.settings_version,
+                    caused_by = excluded.caused_by,
+                    box_ignored = excluded.box_ignored,
+                    settings_fallback = excluded.settings_fallback,
+                    source_time = excluded.source_time,
+                    updated_at = excluded.updated_at
+                WHERE payment_profiles.source_time IS NULL OR excluded.source_time IS NULL
+                   OR excluded.source_time >= payment_profiles.source_time
+            ),
+            queued AS (
+                INSERT INTO {SCHEMA}.outbox (topic, key, event_id, headers, value)
+                SELECT o.topic, o.key, o.event_id, o.headers, o.value
+                FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
+                            $8::bytea[]) WITH ORDINALITY
+                     AS o(caused_by, topic, key, event_id, headers, value, position)
+                WHERE o.caused_by IN (SELECT event_id FROM gate)
+                ORDER BY o.position
+            )
+            SELECT event_id FROM gate
+            """,
+            as_json(decided.event_ids),
+            as_json(decided.profiles),
+            [cause for cause, _ in decided.outgoing],
+            [record.topic for _, record in decided.outgoing],
+            [record.key for _, record in decided.outgoing],
+            [record.event_id for _, record in decided.outgoing],
+            [outbox.stored_headers(record) for _, record in decided.outgoing],
+            [record.value for _, record in decided.outgoing],
+            as_json(decided.late_ids),
+        )
+        return {row["event_id"] for row in rows}
+
+    async def profiles_of(self, merchant_id: str, customer_id: str) -> list[StoredProfile]:
+        rows = await self._connection.fetch(
+            f"""
+            SELECT payment_method_id, auto_process, decided_by, settings_version, caused_by,
+                   box_ignored, settings_fallback, updated_at
+            FROM {SCHEMA}.payment_profiles
+            WHERE merchant_id = $1 AND customer_id = $2
+            ORDER BY updated_at, payment_method_id
+            """,
+            merchant_id,
+            customer_id,
+        )
+        return [StoredProfile(**row) for row in rows]
 
 
 def _columns(rows: Iterable[tuple], width: int) -> list[list]:
     """Rows as one list per column: PostgreSQL zips them back (`ROWS FROM`) faster than it
     reads a JSON object per row."""
     return [list(column) for column in zip(*rows, strict=True)] or [[]] * width
-
-
-async def record_decisions(
-    connection: asyncpg.Connection,
-    event_ids: Sequence[str],
-    profiles: Sequence[ProfileRow],
-    outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
-    late_ids: Sequence[str] = (),
-) -> set[str]:
-    """Record the input ids, and for those seen for the first time their profiles and
-    outgoing events (`outgoing`: (input id, record) pairs, in order); return those ids.
-
-    One statement, hence one transaction and one round trip: a redelivered id (already
-    recorded) writes nothing. `late_ids` are recorded as late (they decide nothing).
-    """
-    gate = f"""
-        INSERT INTO {SCHEMA}.processed_events (event_id, late)
-        SELECT e.id, l.id IS NOT NULL
-        FROM json_array_elements_text($1::json) AS e(id)
-        LEFT JOIN json_array_elements_text($9::json) AS l(id) ON l.id = e.id
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING event_id
-    """
-    return await _record(connection, gate, "", event_ids, profiles, outgoing, late_ids)
-
-
-async def record_released(
-    connection: asyncpg.Connection,
-    event_ids: Sequence[str],
-    profiles: Sequence[ProfileRow],
-    outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
-    late_ids: Sequence[str] = (),
-) -> set[str]:
-    """Take the decided events out of the parking lot (recorded as processed when parked),
-    with their profiles and outgoing events; return the ids taken out."""
-    gate = f"""
-        DELETE FROM {SCHEMA}.parked_events
-        WHERE event_id IN (SELECT json_array_elements_text($1::json))
-        RETURNING event_id
-    """
-    late = f"""
-        late AS (
-            UPDATE {SCHEMA}.processed_events SET late = true
-            WHERE event_id IN (SELECT json_array_elements_text($9::json))
-              AND event_id IN (SELECT event_id FROM gate)
-        ),
-    """
-    return await _record(connection, gate, late, event_ids, profiles, outgoing, late_ids)
-
-
-async def _record(
-    connection: asyncpg.Connection,
-    gate: str,
-    more: str,
-    event_ids: Sequence[str],
-    profiles: Sequence[ProfileRow],
-    outgoing: Sequence[tuple[str, outbox.OutboxRecord]],
-    late_ids: Sequence[str],
-) -> set[str]:
-    """Write the profiles and outgoing events of the ids that `gate` (SQL returning event
-    ids) lets through; return those ids.
-
-    The outbox rows follow the shared outbox table's layout. Profiles must name each key
-    once (the caller keeps the last decision). A profile never goes back to an older event's
-    decision, whatever the caller found before (another instance may have written since).
-
-    Ids and profiles travel as JSON (`as_json`); the outgoing records as arrays, because
-    PostgreSQL reads their long values far faster from a bytea array than from JSON strings.
-    """
-    rows = await connection.fetch(
-        f"""
-        WITH gate AS ({gate}),
-        {more}
-        profiles AS (
-            INSERT INTO {SCHEMA}.payment_profiles
-                (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
-                 settings_version, caused_by, box_ignored, settings_fallback, source_time,
-                 updated_at)
-            SELECT p.*, now()
-            FROM json_to_recordset($2::json)
-                 AS p(merchant_id text, customer_id text, payment_method_id text,
-                      auto_process boolean, decided_by text, settings_version integer,
-                      caused_by text, box_ignored boolean, settings_fallback boolean,
-                      source_time timestamptz)
-            WHERE p.caused_by IN (SELECT event_id FROM gate)
-            ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
-                auto_process = excluded.auto_process,
-                decided_by = excluded.decided_by,
-                settings_version = excluded.settings_version,
-                caused_by = excluded.caused_by,
-                box_ignored = excluded.box_ignored,
-                settings_fallback = excluded.settings_fallback,
-                source_time = excluded.source_time,
-                updated_at = excluded.updated_at
-            WHERE payment_profiles.source_time IS NULL OR excluded.source_time IS NULL
-               OR excluded.source_time >= payment_profiles.source_time
-        ),
-        queued AS (
-            INSERT INTO {SCHEMA}.outbox (topic, key, event_id, headers, value)
-            SELECT o.topic, o.key, o.event_id, o.headers, o.value
-            FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-                        $8::bytea[]) WITH ORDINALITY
-                 AS o(caused_by, topic, key, event_id, headers, value, position)
-            WHERE o.caused_by IN (SELECT event_id FROM gate)
-            ORDER BY o.position
-        )
-        SELECT event_id FROM gate
-        """,
-        as_json(event_ids),
-        as_json(profiles),
-        [cause for cause, _ in outgoing],
-        [record.topic for _, record in outgoing],
-        [record.key for _, record in outgoing],
-        [record.event_id for _, record in outgoing],
-        [outbox.stored_headers(record) for _, record in outgoing],
-        [record.value for _, record in outgoing],
-        as_json(late_ids),
-    )
-    return {row["event_id"] for row in rows}
-
-
-async def profiles_of(
-    connection: asyncpg.Connection, merchant_id: str, customer_id: str
-) -> list[StoredProfile]:
-    rows = await connection.fetch(
-        f"""
-        SELECT payment_method_id, auto_process, decided_by, settings_version, caused_by,
-               box_ignored, settings_fallback, updated_at
-        FROM {SCHEMA}.payment_profiles
-        WHERE merchant_id = $1 AND customer_id = $2
-        ORDER BY updated_at, payment_method_id
-        """,
-        merchant_id,
-        customer_id,
-    )
-    return [StoredProfile(**row) for row in rows]

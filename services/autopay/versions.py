@@ -3,10 +3,8 @@
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
-import asyncpg
-
-from services.autopay import projection
 from services.autopay.domain import DEFAULTS_VERSION
+from services.autopay.ports import Store
 from services.common.contract import PaymentMethodAdded, PortalSettings
 from services.common.envelope import CloudEvent
 
@@ -23,8 +21,8 @@ class SettingsVersions:
     from a chunk that is using it, and a version the cache no longer has is read again.
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, kept: int = VERSIONS_KEPT) -> None:
-        self._pool = pool
+    def __init__(self, store: Store, *, kept: int = VERSIONS_KEPT) -> None:
+        self._store = store
         self._kept = kept
         self._cache: OrderedDict[VersionKey, PortalSettings] = OrderedDict()
 
@@ -40,8 +38,8 @@ class SettingsVersions:
                 self._cache.move_to_end(key)
                 found[key] = settings
         if missing:
-            async with self._pool.acquire() as connection:
-                loaded = await projection.load_versions(connection, missing)
+            async with self._store.session() as unit:
+                loaded = await unit.settings.load_versions(missing)
             found.update(loaded)
             self._remember(loaded)
         return found
@@ -62,8 +60,8 @@ class SettingsVersions:
             elif version != DEFAULTS_VERSION:
                 need_latest.add(merchant)
         if need_latest:
-            async with self._pool.acquire() as connection:
-                latest = await projection.latest_versions(connection, need_latest)
+            async with self._store.session() as unit:
+                latest = await unit.settings.latest_versions(need_latest)
             for merchant, (version, settings) in latest.items():
                 known.setdefault(merchant, {})[version] = settings
         return known

@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from services.autopay import app as autopay_app
-from services.autopay.repository import StoredProfile
+from services.autopay.records import StoredProfile
 from services.common.auth import MERCHANT_SCOPES, PLATFORM_SCOPE, AuthNotConfigured
 from services.common.config import Config
 from services.settings import app as settings_app
