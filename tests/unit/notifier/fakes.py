@@ -91,6 +91,8 @@ class FakeUnitOfWork:
 
     # EmailQueue
     async def add(self, rows: Sequence[EmailRow]) -> None:
+        if not rows:
+            return
         now = self.store.clock()
         for row in rows:
             self.email_rows.setdefault((row.event_id, row.recipient), StoredEmail(row, now, now))
@@ -134,6 +136,7 @@ class FakeUnitOfWork:
         )
 
     async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        await asyncio.sleep(0)  # a write is a round trip: others may end meanwhile
         for outcome in outcomes:
             email = self.email_rows[(outcome.event_id, outcome.recipient)]
             self.email_rows[_key(email.row)] = dataclasses.replace(
