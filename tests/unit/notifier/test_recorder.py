@@ -11,11 +11,6 @@ from tests.unit.notifier.fakes import FakeStore
 
 
 @pytest.fixture
-def store() -> FakeStore:
-    return FakeStore(settings_wait=10.0)
-
-
-@pytest.fixture
 def recorder(store) -> ChoiceRecorder:
     return ChoiceRecorder(store, settings_wait=10.0, clock=store.clock)
 

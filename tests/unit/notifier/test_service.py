@@ -2,23 +2,15 @@
 
 from datetime import timedelta
 
-import pytest
-
-from services.notifier.delivery import EmailDelivery
-from services.notifier.recorder import ChoiceRecorder
 from services.notifier.service import (
     Recipients,
     failed_emails,
     project_settings,
     retry_failed,
 )
-from tests.integration.notifier.helpers import choice_recorded, settings_changed
+from tests.integration.notifier.helpers import settings_changed
 from tests.unit.notifier.fakes import FakeMailer, FakeStore
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return FakeStore()
+from tests.unit.notifier.sending import SENDER, delivery, queue
 
 
 async def test_the_projection_keeps_each_merchants_latest_version_whatever_the_order(store):
@@ -40,13 +32,11 @@ async def test_the_projection_keeps_each_merchants_latest_version_whatever_the_o
 
 async def give_up_on(store: FakeStore, merchant: str, *addresses: str) -> str:
     """Queue a choice's emails, all refused for good; return its event id."""
-    await project_settings(store, [settings_changed(merchant, list(addresses))])
-    choice = choice_recorded(merchant)
-    await ChoiceRecorder(store, clock=store.clock)([choice])
+    event_id = await queue(store, merchant, *addresses)
     mailer = FakeMailer()
     mailer.refused = set(addresses)
-    await EmailDelivery(store, mailer, mail_from="n@p.example", clock=store.clock).send_batch(1)
-    return choice.id
+    await delivery(store, mailer).send_batch(SENDER)
+    return event_id
 
 
 async def test_given_up_emails_are_listed_with_the_servers_last_answer(store):
