@@ -2,10 +2,13 @@
 Message-ID, the claims of other senders, how many go at once, and how a stop ends."""
 
 import asyncio
+import contextlib
+from collections.abc import Coroutine
 from datetime import timedelta
 
 from services.notifier.domain import message_id
 from tests.support import eventually
+from tests.unit.notifier.fakes import FakeMailer
 from tests.unit.notifier.sending import SENDER, delivery, queue, states, wait_of
 
 
@@ -59,12 +62,8 @@ async def test_an_email_claimed_by_a_live_sender_is_skipped_and_taken_over_once_
 async def test_no_more_than_in_flight_emails_are_sent_at_once(store, mailer):
     event_id = await queue(store, "m1", *(f"a{n}@x.example" for n in range(6)))
     sending = delivery(store, mailer, in_flight=2)
-    mailer.gate.clear()
-
-    batch = asyncio.create_task(sending.send_batch(SENDER))
-    await eventually(lambda: mailer.in_flight == 2, timeout=2, interval=0)
-    mailer.gate.set()
-    await batch
+    async with held_at_the_server(mailer, sending.send_batch(SENDER), in_flight=2):
+        pass
 
     assert mailer.most_in_flight == 2
     assert set(states(store, event_id).values()) == {("sent", 1)}
@@ -75,12 +74,8 @@ async def test_attempts_that_end_while_one_is_being_recorded_are_recorded_in_one
 ):
     event_id = await queue(store, "m1", *(f"a{n}@x.example" for n in range(6)))
     sending = delivery(store, mailer, in_flight=6)
-    mailer.gate.clear()
-
-    batch = asyncio.create_task(sending.send_batch(SENDER))
-    await eventually(lambda: mailer.in_flight == 6, timeout=2, interval=0)
-    mailer.gate.set()
-    await batch
+    async with held_at_the_server(mailer, sending.send_batch(SENDER), in_flight=6):
+        pass
 
     assert set(states(store, event_id).values()) == {("sent", 1)}
     assert store.recorded_writes == 2, "the first attempt's write, then the five others'"
@@ -89,13 +84,20 @@ async def test_attempts_that_end_while_one_is_being_recorded_are_recorded_in_one
 async def test_a_stopped_delivery_starts_no_new_email_but_records_those_in_flight(store, mailer):
     event_id = await queue(store, "m1", "a@x.example", "b@x.example")
     sending = delivery(store, mailer, in_flight=1)
-    mailer.gate.clear()
-
-    batch = asyncio.create_task(sending.send_batch(SENDER))
-    await eventually(lambda: mailer.in_flight == 1, timeout=2, interval=0)
-    sending.stop()
-    mailer.gate.set()
-    await batch
+    async with held_at_the_server(mailer, sending.send_batch(SENDER), in_flight=1):
+        sending.stop()
 
     assert len(mailer.attempts) == 1
     assert sorted(states(store, event_id).values()) == [("pending", 0), ("sent", 1)]
+
+
+@contextlib.asynccontextmanager
+async def held_at_the_server(mailer: FakeMailer, batch: Coroutine, *, in_flight: int):
+    """Run `batch` with every send held at the server; the body runs once `in_flight` sends
+    are waiting there, and the sends are answered as it ends."""
+    mailer.gate.clear()
+    task = asyncio.create_task(batch)
+    await eventually(lambda: mailer.in_flight == in_flight, timeout=2, interval=0)
+    yield
+    mailer.gate.set()
+    await task
