@@ -28,6 +28,9 @@ SPEC_VERSION = "1.0"
 SETTINGS_CHANGED_TOPIC = "portal.settings.changed"
 PAYMENT_METHOD_ADDED_TOPIC = "payments.payment_method.added"
 AUTOPAY_CHOICE_RECORDED_TOPIC = "autopay.choice.recorded"
+CHANGE_REQUESTED_TOPIC = "portal.autopay.change_requested"
+PAYMENT_METHOD_REMOVED_TOPIC = "payments.payment_method.removed"
+CHANGE_REJECTED_TOPIC = "autopay.change.rejected"
 AUTOPAY_DLQ_TOPIC = "autopay.dlq"
 NOTIFIER_DLQ_TOPIC = "notifier.dlq"
 
@@ -35,6 +38,9 @@ ALL_TOPICS = (
     SETTINGS_CHANGED_TOPIC,
     PAYMENT_METHOD_ADDED_TOPIC,
     AUTOPAY_CHOICE_RECORDED_TOPIC,
+    CHANGE_REQUESTED_TOPIC,
+    PAYMENT_METHOD_REMOVED_TOPIC,
+    CHANGE_REJECTED_TOPIC,
     AUTOPAY_DLQ_TOPIC,
     NOTIFIER_DLQ_TOPIC,
 )
@@ -120,6 +126,9 @@ class PaymentMethodAdded(ContractModel):
     )
 
 
+Trigger = Literal["payment_method_added", "customer_changed", "payment_method_removed"]
+
+
 class AutopayChoiceRecorded(ContractModel):
     """Published by autopay when it has set a payment profile's auto-process flag."""
 
@@ -134,13 +143,73 @@ class AutopayChoiceRecorded(ContractModel):
         description="The box's default state when the customer decided; null otherwise."
     )
     settings_version: VersionOrDefaults = Field(description="0 = the defaults.")
-    caused_by: EventId = Field(description="The id of the PaymentMethodAdded event.")
+    caused_by: EventId = Field(description="The id of the event behind the choice.")
+    trigger: Trigger = Field(
+        default="payment_method_added",
+        description="What led to the choice; absent on v1 events: payment_method_added.",
+    )
+
+
+class AutopayChangeRequested(ContractModel):
+    """Published by the customer portal when a customer turns AutoPay on or off for a saved
+    payment method."""
+
+    merchant_id: Identifier
+    customer_id: Identifier
+    payment_method_id: Identifier
+    auto_process: bool = Field(description="What the customer asks for.")
+    portal_settings_version: VersionOrDefaults | None = Field(
+        default=None, description="The settings version the portal page was rendered with."
+    )
+    requested_by: Actor = Field(description="The portal user who asked.")
+
+
+class PaymentMethodRemoved(ContractModel):
+    """Published by other platform services when a saved payment method is removed."""
+
+    merchant_id: Identifier
+    customer_id: Identifier
+    payment_method_id: Identifier
+    channel: Channel
+
+
+RejectionReason = Literal[
+    "customer_changes_not_allowed", "unknown_payment_method", "payment_method_removed"
+]
+
+
+class AutopayChangeRejected(ContractModel):
+    """Published by autopay when it refuses an AutopayChangeRequested: the request, and why,
+    so that the portal can tell the customer. The profile is unchanged."""
+
+    merchant_id: Identifier
+    customer_id: Identifier
+    payment_method_id: Identifier
+    auto_process: bool = Field(description="What the customer asked for.")
+    portal_settings_version: VersionOrDefaults | None = None
+    requested_by: Actor
+    reason: RejectionReason
+    caused_by: EventId = Field(description="The id of the AutopayChangeRequested event.")
 
 
 EVENT_TOPICS: dict[type[ContractModel], str] = {
     PortalSettingsChanged: SETTINGS_CHANGED_TOPIC,
     PaymentMethodAdded: PAYMENT_METHOD_ADDED_TOPIC,
     AutopayChoiceRecorded: AUTOPAY_CHOICE_RECORDED_TOPIC,
+    AutopayChangeRequested: CHANGE_REQUESTED_TOPIC,
+    PaymentMethodRemoved: PAYMENT_METHOD_REMOVED_TOPIC,
+    AutopayChangeRejected: CHANGE_REJECTED_TOPIC,
+}
+
+# The fields of each event's record key, joined by ":": one merchant's settings, and one
+# customer's events, stay in order. The AsyncAPI document is derived from this too.
+KEY_FIELDS: dict[type[ContractModel], tuple[str, ...]] = {
+    PortalSettingsChanged: ("merchant_id",),
+    **{
+        model: ("merchant_id", "customer_id")
+        for model in EVENT_TOPICS
+        if model is not PortalSettingsChanged
+    },
 }
 
 
@@ -150,8 +219,5 @@ def event_type(model: type[ContractModel]) -> str:
 
 
 def record_key(event: ContractModel) -> str:
-    """Kafka key: one merchant's settings, and one customer's events, stay in order."""
-    if isinstance(event, PortalSettingsChanged):
-        return event.merchant_id
-    assert isinstance(event, PaymentMethodAdded | AutopayChoiceRecorded)
-    return f"{event.merchant_id}:{event.customer_id}"
+    """Kafka key: the values of the event's `KEY_FIELDS`, joined by ":"."""
+    return ":".join(getattr(event, name) for name in KEY_FIELDS[type(event)])

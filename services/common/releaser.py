@@ -1,11 +1,8 @@
 """The loop that frees parked events, over what a service says about its parking lot."""
 
-import asyncio
-import contextlib
-import logging
 from typing import Protocol
 
-log = logging.getLogger(__name__)
+from services.common.wakeups import WakeUpLoop
 
 
 class Releasable(Protocol):
@@ -23,25 +20,16 @@ class Releaser:
 
     def __init__(self, parked: Releasable, *, poll_interval: float = 1.0) -> None:
         self._parked = parked
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
+        self._loop = WakeUpLoop("deciding parked events", poll_interval=poll_interval)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            timeout = self._poll_interval
-            try:
-                while await self._parked.release_parked():
-                    pass
-                next_bound = await self._parked.seconds_to_next_bound()
-                if next_bound is not None:
-                    timeout = min(max(next_bound, 0.01), timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("deciding parked events failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        await self._loop.run(self._release_all)
+
+    async def _release_all(self) -> float | None:
+        while await self._parked.release_parked():
+            pass
+        next_bound = await self._parked.seconds_to_next_bound()
+        return None if next_bound is None else max(next_bound, 0.01)

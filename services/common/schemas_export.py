@@ -8,18 +8,25 @@ import yaml
 from services.common.contract import (
     AUTOPAY_DLQ_TOPIC,
     EVENT_TOPICS,
+    KEY_FIELDS,
     NOTIFIER_DLQ_TOPIC,
     SPEC_VERSION,
+    AutopayChangeRejected,
+    AutopayChoiceRecorded,
     ContractModel,
+    PortalSettingsChanged,
     event_type,
 )
 from services.common.fields import NO_CONTROL_CHARACTERS
 
-KEYS = {
-    "PortalSettingsChanged": "merchant_id",
-    "PaymentMethodAdded": "merchant_id:customer_id",
-    "AutopayChoiceRecorded": "merchant_id:customer_id",
-}
+# What the services publish (`send`); the rest they consume (`receive`).
+PUBLISHED = {PortalSettingsChanged, AutopayChoiceRecorded, AutopayChangeRejected}
+PAYLOAD_FORMAT = "application/schema+json;version=draft-2020-12"
+
+
+def key_of(model: type[ContractModel]) -> str:
+    """The record key as `record_key` computes it, e.g. "merchant_id:customer_id"."""
+    return ":".join(KEY_FIELDS[model])
 
 
 def _attribute(**extra: str) -> dict:
@@ -79,17 +86,21 @@ def asyncapi() -> dict:
             "summary": (model.__doc__ or "").strip(),
             "contentType": "application/json",
             "headers": CE_HEADERS,
-            "payload": {"$ref": f"./{name}.schema.json"},
-            "bindings": {"kafka": {"key": {"type": "string", "description": KEYS[name]}}},
+            "payload": {
+                "schemaFormat": PAYLOAD_FORMAT,
+                "schema": {"$ref": f"./{name}.schema.json"},
+            },
+            "bindings": {"kafka": {"key": {"type": "string", "description": key_of(model)}}},
         }
         channels[name] = {
             "address": topic,
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
-        operations[f"on{name}"] = {
-            "action": "receive",
+        sent = model in PUBLISHED
+        operations[f"{'send' if sent else 'on'}{name}"] = {
+            "action": "send" if sent else "receive",
             "channel": {"$ref": f"#/channels/{name}"},
-            "summary": f"Records of {topic}, keyed by {KEYS[name]}.",
+            "summary": f"Records of {topic}, keyed by {key_of(model)}.",
         }
     for topic in (AUTOPAY_DLQ_TOPIC, NOTIFIER_DLQ_TOPIC):
         channel = topic.replace(".", "_")

@@ -16,8 +16,10 @@ LOCALES = ("en", "fr")
 
 
 class Template(StrEnum):
-    ENROLLED = "enrolled"
-    DECLINED = "declined"
+    ENROLLED = "enrolled"  # a new payment method, the box left checked
+    DECLINED = "declined"  # a new payment method, the box unchecked
+    TURNED_ON = "turned_on"  # the customer turned AutoPay on later, in the portal
+    TURNED_OFF = "turned_off"  # the customer turned AutoPay off later
 
 
 class Outcome(StrEnum):
@@ -25,25 +27,32 @@ class Outcome(StrEnum):
 
     ENROLLED = "enrolled"
     DECLINED = "declined"
+    TURNED_ON = "turned_on"
+    TURNED_OFF = "turned_off"
     MERCHANT_POLICY = "merchant_policy"
+    REMOVED = "removed"
     NO_RECIPIENT = "no_recipient"
 
 
 def template_for(choice: AutopayChoiceRecorded) -> Template | None:
-    """The seed's rule: an email when the customer left the box checked or unchecked it.
+    """The seed's rule: an email for each choice the customer made — leaving the box checked
+    or unchecking it, or turning AutoPay on or off later in the portal.
 
     A decision the merchant's policy took (no box shown, or a payment link) is not news to
-    the merchant: no email.
+    the merchant, nor is AutoPay ending with a removed payment method: no email.
     """
-    if choice.decided_by != "customer":
+    if choice.decided_by != "customer" or choice.trigger == "payment_method_removed":
         return None
+    if choice.trigger == "customer_changed":
+        return Template.TURNED_ON if choice.auto_process else Template.TURNED_OFF
     return Template.ENROLLED if choice.auto_process else Template.DECLINED
 
 
 def outcome_for(choice: AutopayChoiceRecorded, recipients: list[str]) -> Outcome:
     template = template_for(choice)
     if template is None:
-        return Outcome.MERCHANT_POLICY
+        removed = choice.trigger == "payment_method_removed"
+        return Outcome.REMOVED if removed else Outcome.MERCHANT_POLICY
     if not recipients:
         return Outcome.NO_RECIPIENT
     return Outcome(template.value)

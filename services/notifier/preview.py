@@ -12,11 +12,14 @@ SAMPLE_TIME = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 SAMPLE_METHODS = {
     Template.ENROLLED: PaymentMethod(id="pm_sample", type="card", brand="visa", last4="4242"),
     Template.DECLINED: PaymentMethod(id="pm_sample", type="bank_account", last4="6789"),
+    Template.TURNED_ON: PaymentMethod(id="pm_sample", type="card", brand="amex", last4="0005"),
+    Template.TURNED_OFF: PaymentMethod(id="pm_sample", type="card", brand="visa", last4="4242"),
 }
 
 
 def sample_facts(template: Template, locale: str) -> EmailFacts:
-    """An enrolled card, and a declined bank account whose box had been checked by default."""
+    """An enrolled card, a declined bank account whose box had been checked by default, and
+    cards whose AutoPay the customer turned on and off later."""
     return EmailFacts(
         customer_name="Ada Lovelace",
         customer_id="cus_1815",

@@ -1,25 +1,20 @@
 """The email sender: the process job that runs `EmailDelivery` (delivery.py) until stopped.
 
-It holds a session with a fresh sender key (its claims last as long as that session, see
-`email_queue`) that LISTENs for queued emails, and sends a batch whenever woken or polled.
-On `stop` it starts no new email and waits for those in flight to be answered and recorded;
-the rest of its claim is freed with its session.
+It sends a batch whenever the shared wake-up loop wakes it (a NOTIFY of queued emails, or the
+poll), under a fresh sender key that its LISTEN session holds (its claims last as long as that
+session, see `email_queue`). On `stop` it starts no new email and waits for those in flight to
+be answered and recorded; the rest of its claim is freed with its session.
 """
 
 import asyncio
 import contextlib
-import logging
 import secrets
-from collections.abc import AsyncIterator
 
 import asyncpg
 
-from services.common import outage
-from services.common.db import TRANSIENT_DB_ERRORS
+from services.common.wakeups import Listen, WakeUpLoop
 from services.notifier import email_queue
 from services.notifier.delivery import EmailDelivery
-
-log = logging.getLogger(__name__)
 
 
 class Sender:
@@ -28,31 +23,24 @@ class Sender:
     ) -> None:
         self._pool = pool
         self._delivery = delivery
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self._loop = WakeUpLoop(
+            "email sender",
+            listen=Listen(pool, email_queue.EMAILS_CHANNEL, on_connect=self._take_key),
+            poll_interval=poll_interval,
+        )
+        self._key = 0
         self._stopped = asyncio.Event()
 
     async def send_due(self) -> int:
         """Send one batch of due emails; return how many were attempted."""
-        async with self._session() as (_, key):
-            return await self._delivery.send_batch(key)
+        async with self._pool.acquire() as connection:
+            await self._take_key(connection)
+            return await self._delivery.send_batch(self._key)
 
     async def run(self) -> None:
         """Send until `stop`: woken by NOTIFY when emails are queued, else by a poll."""
         try:
-            while not self._stopping:
-                try:
-                    async with self._session() as (listener, key):
-                        while not self._stopping and not listener.is_closed():
-                            self._wake.clear()
-                            if await self._delivery.send_batch(key) < self._delivery.batch_size:
-                                await self._idle()
-                            outage.of("postgres").succeeded()
-                except Exception as error:
-                    if not outage.report(error):
-                        log.exception("email sender failed; retrying")
-                    await self._idle()
+            await self._loop.run(self._send_next_batch)
         finally:
             self._stopped.set()
 
@@ -62,32 +50,19 @@ class Sender:
         Past the grace period, cancelling `run` abandons them: an email the server accepted
         but that was not recorded goes again after a restart, with its Message-ID.
         """
-        self._stopping = True
         self._delivery.stop()
-        self._wake.set()
+        self._loop.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopped.wait(), grace)
 
-    async def _idle(self) -> None:
+    async def _send_next_batch(self) -> float | None:
         # Retries fall due without a NOTIFY: the poll finds them (at most poll_interval late).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+        sent = await self._delivery.send_batch(self._key)
+        return 0 if sent == self._delivery.batch_size else None
 
-    @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[tuple[asyncpg.Connection, int]]:
-        """A connection holding a fresh sender key (its claims live as long as it does) and
-        listening for queued emails."""
-        connection = await self._pool.acquire()
-        try:
+    async def _take_key(self, connection: asyncpg.Connection) -> None:
+        """A fresh sender key, held by `connection`: its claims live as long as it does."""
+        key = secrets.randbelow(2**31 - 1) + 1
+        while not await email_queue.hold_sender_key(connection, key):
             key = secrets.randbelow(2**31 - 1) + 1
-            while not await email_queue.hold_sender_key(connection, key):
-                key = secrets.randbelow(2**31 - 1) + 1
-            await connection.add_listener(email_queue.EMAILS_CHANNEL, self._on_notify)
-            yield connection, key
-        finally:
-            with contextlib.suppress(*TRANSIENT_DB_ERRORS):
-                await connection.remove_listener(email_queue.EMAILS_CHANNEL, self._on_notify)
-            await self._pool.release(connection)  # the reset ends the advisory lock
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
+        self._key = key  # the connection's reset, when the pool takes it back, frees it

@@ -105,6 +105,22 @@ async def test_each_customer_choice_emails_every_address_in_the_merchants_langua
     assert len(ids) == 3
 
 
+async def test_a_later_change_by_the_customer_is_emailed_and_a_removal_is_only_recorded(
+    pool, smtp_sender, smtp_server
+):
+    merchant = unique("m")
+    await project(pool, settings_changed(merchant, ["a@x.example"]))
+    turned_off = choice_recorded(merchant, auto_process=False, trigger="customer_changed")
+    removed = choice_recorded(merchant, auto_process=False, trigger="payment_method_removed")
+    await recorder(pool)([turned_off, removed])
+    await send_all(smtp_sender)
+
+    assert [m["Subject"] for m in smtp_server.received()] == [
+        "AutoPay turned off: Ada Lovelace will no longer pay automatically with Visa •••• 4242"
+    ]
+    assert await outcomes(pool, turned_off, removed) == ["turned_off", "removed"]
+
+
 async def test_an_older_settings_version_never_replaces_a_newer_one(pool):
     merchant = unique("m")
     await project(pool, settings_changed(merchant, ["v2@x.example"], version=2))

@@ -54,6 +54,31 @@ VALID = {
         "box_default_checked": True,
         "settings_version": 0,
         "caused_by": "4b0f6c52-3f0e-4a0e-9d55-5a8f7c0e2a11",
+        "trigger": "customer_changed",
+    },
+    "AutopayChangeRequested": {
+        "merchant_id": "m_1",
+        "customer_id": "c-7",
+        "payment_method_id": "pm_1",
+        "auto_process": False,
+        "portal_settings_version": 2,
+        "requested_by": "ada@customer.example",
+    },
+    "PaymentMethodRemoved": {
+        "merchant_id": "m_1",
+        "customer_id": "c-7",
+        "payment_method_id": "pm_1",
+        "channel": "customer_portal",
+    },
+    "AutopayChangeRejected": {
+        "merchant_id": "m_1",
+        "customer_id": "c-7",
+        "payment_method_id": "pm_1",
+        "auto_process": True,
+        "portal_settings_version": None,
+        "requested_by": "ada@customer.example",
+        "reason": "customer_changes_not_allowed",
+        "caused_by": "4b0f6c52-3f0e-4a0e-9d55-5a8f7c0e2a11",
     },
 }
 

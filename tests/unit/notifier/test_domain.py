@@ -60,6 +60,35 @@ def test_the_customer_decision_picks_the_email_and_policy_decisions_send_none(
 
 
 @pytest.mark.parametrize(
+    ("trigger", "decided_by", "auto_process", "template", "outcome"),
+    [
+        ("customer_changed", "customer", False, Template.TURNED_OFF, Outcome.TURNED_OFF),
+        ("customer_changed", "customer", True, Template.TURNED_ON, Outcome.TURNED_ON),
+        ("payment_method_removed", "customer", False, None, Outcome.REMOVED),
+        ("payment_method_removed", "merchant_policy", False, None, Outcome.REMOVED),
+        ("payment_method_added", "customer", True, Template.ENROLLED, Outcome.ENROLLED),
+    ],
+)
+def test_a_later_change_by_the_customer_is_news_and_a_removal_is_not(
+    trigger, decided_by, auto_process, template, outcome
+):
+    event = choice(trigger=trigger, decided_by=decided_by, auto_process=auto_process)
+    assert template_for(event) == template
+    assert outcome_for(event, ["a@x.com"]) == outcome
+
+
+def test_a_v1_choice_without_a_trigger_reads_as_a_new_payment_method():
+    v1 = choice().model_dump(mode="json")
+    del v1["trigger"]
+    assert AutopayChoiceRecorded.model_validate(v1).trigger == "payment_method_added"
+
+
+def test_a_trigger_outside_the_contract_is_invalid():
+    with pytest.raises(ValueError, match="trigger"):
+        choice(trigger="admin_override")
+
+
+@pytest.mark.parametrize(
     ("method", "locale", "label"),
     [
         (VISA, "en", "Visa •••• 4242"),

@@ -14,7 +14,7 @@ def test_the_preview_command_writes_every_template_in_every_language(tmp_path, c
     names = sorted(path.name for path in tmp_path.iterdir())
     assert names == sorted(
         f"{template}.{locale}.{kind}"
-        for template in ("enrolled", "declined")
+        for template in ("enrolled", "declined", "turned_on", "turned_off")
         for locale in ("en", "fr")
         for kind in ("eml", "html")
     )

@@ -186,3 +186,14 @@ async def test_a_choice_without_a_time_is_dated_by_the_clock(store, recorder):
 
     [email] = store.state.email_rows.values()
     assert email.row.facts["occurred_at"] == store.clock().isoformat()
+
+
+async def test_a_later_change_by_the_customer_queues_its_email_and_a_removal_none(store, recorder):
+    await project_settings(store, [settings_changed("m1", ["a@x.example"])])
+    turned_on = choice_recorded("m1", trigger="customer_changed")
+    removed = choice_recorded("m1", auto_process=False, trigger="payment_method_removed")
+
+    await recorder([turned_on, removed])
+
+    assert queued(store) == [(turned_on.id, "a@x.example", "turned_on", "en")]
+    assert outcomes(store) == {turned_on.id: ("turned_on", 1), removed.id: ("removed", 1)}
