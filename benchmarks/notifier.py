@@ -32,16 +32,20 @@ from services.common.embedded import free_port
 from services.common.envelope import encode_binary
 from services.common.kafka import create_topics
 from services.notifier import app as notifier_app
-from services.notifier import service
 from services.notifier.mailer import SmtpMailer, SmtpSettings
-from services.notifier.sender import Sender
 from tests.infrastructure import (
     fresh_database,
     idempotent_producers,
     kafka_server,
     postgres_server,
 )
-from tests.integration.notifier.helpers import choice_recorded, settings_changed
+from tests.integration.notifier.helpers import (
+    choice_recorded,
+    project,
+    recorder,
+    sender,
+    settings_changed,
+)
 from tests.support import producer, publish
 
 
@@ -75,15 +79,15 @@ async def sender_throughput(config: Config, accepted, emails: int) -> float:
     try:
         await db.migrate(pool, notifier_app.SCHEMA, notifier_app.MIGRATIONS)
         merchant = f"bench_{uuid.uuid4().hex[:8]}"
-        await service.project_settings(pool, [settings_changed(merchant, ["ops@m.example"])])
-        recorder = service.ChoiceRecorder(pool)
+        await project(pool, settings_changed(merchant, ["ops@m.example"]))
+        record = recorder(pool)
         for start in range(0, emails, 1000):
-            await recorder([choice_recorded(merchant) for _ in range(min(1000, emails - start))])
+            await record([choice_recorded(merchant) for _ in range(min(1000, emails - start))])
         mailer = SmtpMailer(SmtpSettings.from_url(config.smtp_url, timeout=10))
-        sender = Sender(pool, mailer, mail_from=config.mail_from)
+        smtp_sender = sender(pool, mailer, mail_from=config.mail_from)
         before = accepted.value
         started = time.monotonic()
-        while await sender.send_due():
+        while await smtp_sender.send_due():
             pass
         finished = await _wait_for(accepted, before + emails)
         await mailer.close()

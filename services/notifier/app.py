@@ -14,8 +14,11 @@ from services.common.http import health_router
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
 from services.notifier import repository, service, subscribers
+from services.notifier.delivery import EmailDelivery
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import make_mailer
+from services.notifier.recorder import ChoiceRecorder
+from services.notifier.repository import PostgresStore
 from services.notifier.sender import Sender
 
 SCHEMA = "notifier"
@@ -38,18 +41,19 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                 outbox_dir=config.mail_outbox_dir,
                 ca_file=config.smtp_ca_file,
             )
-            sender = Sender(
-                infra.pool,
+            wait = config.notifier_settings_wait_seconds
+            store = PostgresStore(infra.pool, settings_wait=wait)
+            delivery = EmailDelivery(
+                store,
                 mailer,
                 mail_from=config.mail_from,
                 retry=RetryPolicy(give_up_after=config.notifier_give_up_after),
             )
-            recorder = service.ChoiceRecorder(
-                infra.pool, settings_wait=config.notifier_settings_wait_seconds
-            )
+            sender = Sender(infra.pool, delivery)
+            recorder = ChoiceRecorder(store, settings_wait=wait)
 
             async def project_settings(events) -> None:
-                await service.project_settings(infra.pool, events)
+                await service.project_settings(store, events)
                 recorder.settings_arrived()
 
             # One broker per consumer group: a broker starts its subscribers one after the

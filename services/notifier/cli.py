@@ -6,12 +6,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
-
 from services.common import db
 from services.common.config import Config
-from services.notifier import app, email_queue, service
+from services.notifier import app, service
 from services.notifier.preview import write_previews
+from services.notifier.repository import PostgresStore
 
 T = TypeVar("T")
 
@@ -52,18 +51,18 @@ def _preview(args: argparse.Namespace) -> None:
 
 def _failed(args: argparse.Namespace) -> None:
     print("event_id\trecipient\tattempts\tqueued_at\tlast_error")
-    for email in _on_database(email_queue.failed_emails):
+    for email in _on_database(service.failed_emails):
         error = " ".join((email.last_error or "").split())
         queued_at = email.queued_at.isoformat()
         print(f"{email.event_id}\t{email.recipient}\t{email.attempts}\t{queued_at}\t{error}")
 
 
 def _retry(args: argparse.Namespace) -> None:
-    count = _on_database(lambda pool: service.retry_failed(pool, args.event_ids))
+    count = _on_database(lambda store: service.retry_failed(store, args.event_ids))
     print(f"queued again: {count}")
 
 
-def _on_database(action: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+def _on_database(action: Callable[[service.Store], Awaitable[T]]) -> T:
     """Run `action` on the notifier's schema (migrated, as the service would)."""
 
     async def run() -> T:
@@ -71,7 +70,7 @@ def _on_database(action: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         pool = await db.create_pool(config.database_url, size=1)
         try:
             await db.migrate(pool, app.SCHEMA, app.MIGRATIONS)
-            return await action(pool)
+            return await action(PostgresStore(pool))
         finally:
             await pool.close()
 

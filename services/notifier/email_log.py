@@ -4,7 +4,7 @@ import logging
 import re
 
 from services.common import metrics
-from services.notifier.email_queue import Outcome, QueuedEmail
+from services.notifier.service import Outcome, QueuedEmail
 
 log = logging.getLogger("services.notifier.emails")
 

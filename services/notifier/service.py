@@ -1,32 +1,131 @@
-"""The notifier's use-cases: project recipients, record choices (the sender is in sender.py)."""
+"""What the notifier's use-cases work through, and the small ones: the recipients projection
+and the operators' given-up emails.
 
-import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
+A use-case opens a unit of work on a `Store` and sees the notifier's tables through it: the
+recipients projection, the choices handled (the dedupe record), the email queue and the
+choices parked to wait for their settings. The choices are turned into emails in
+`recorder.py`, the emails sent in `delivery.py`; the SQL is in `repository.py` and
+`email_queue.py`.
+"""
 
-import asyncpg
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from services.common.contract import AutopayChoiceRecorded, PortalSettingsChanged
 from services.common.envelope import CloudEvent
-from services.common.parking import to_park
-from services.common.parking_lot import ParkingLot, ToPark
-from services.common.releaser import Releaser
-from services.notifier import email_queue, repository
-from services.notifier.domain import (
-    Outcome,
-    email_facts,
-    outcome_for,
-    template_for,
-    waits_for_settings,
-)
-from services.notifier.email_log import MERCHANT_FACT
-from services.notifier.repository import ChoiceRow, EmailRow, Recipients
+from services.common.parking_lot import ParkedEvents
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True, slots=True)
+class Recipients:
+    version: int
+    emails: list[str]
+    locale: str
+
+
+NO_RECIPIENTS = Recipients(version=0, emails=[], locale="en")
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceRow:
+    event_id: str
+    merchant_id: str
+    outcome: str
+    settings_version: int
+    recipients_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRow:
+    event_id: str
+    recipient: str
+    template: str
+    locale: str
+    facts: dict
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEmail:
+    event_id: str
+    recipient: str
+    template: str
+    locale: str
+    facts: dict
+    attempts: int
+    queued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one attempt: `sent`, `pending` (retry at `retry_at`) or `failed`."""
+
+    event_id: str
+    recipient: str
+    status: str
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailedEmail:
+    event_id: str
+    recipient: str
+    attempts: int
+    queued_at: datetime
+    last_error: str | None
+
+
+class RecipientsProjection(Protocol):
+    async def save(self, latest: Mapping[str, Recipients]) -> None:
+        """Store each merchant's recipients; an older version never replaces a newer one."""
+
+    async def of(self, merchant_ids: Collection[str]) -> dict[str, Recipients]: ...
+
+
+class Choices(Protocol):
+    async def recorded_among(self, event_ids: Sequence[str]) -> set[str]: ...
+
+    async def record(self, rows: Sequence[ChoiceRow]) -> set[str]:
+        """Record the choices not seen before; return the event ids that were new."""
+
+
+class EmailQueue(Protocol):
+    async def add(self, rows: Sequence[EmailRow]) -> None:
+        """Queue emails (one per event and recipient: a second one is ignored), due now."""
+
+    async def claim_due(self, sender: int, limit: int) -> list[QueuedEmail]:
+        """Claim up to `limit` due emails for `sender`: those no live sender has claimed."""
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Record attempts and release their claims."""
+
+    async def failed(self) -> list[FailedEmail]: ...
+
+    async def requeue_failed(self, event_ids: Sequence[str] | None) -> int:
+        """Make given-up emails (of `event_ids`, or all) due again from a new start."""
+
+
+class UnitOfWork(Protocol):
+    recipients: RecipientsProjection
+    choices: Choices
+    emails: EmailQueue
+    parked: ParkedEvents[AutopayChoiceRecorded]
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Everything done through the unit of work commits together, or not at all."""
+
+    def statements(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Each call commits on its own: for work of one write (the sender's claims and
+        outcomes, on the sending path), which a transaction would only slow down."""
 
 
 async def project_settings(
-    pool: asyncpg.Pool, events: Sequence[CloudEvent[PortalSettingsChanged]]
+    store: Store, events: Sequence[CloudEvent[PortalSettingsChanged]]
 ) -> None:
     """Keep each merchant's latest recipients and locale; replays and old versions are no-ops."""
     latest: dict[str, PortalSettingsChanged] = {}
@@ -34,164 +133,25 @@ async def project_settings(
         current = latest.get(event.data.merchant_id)
         if current is None or current.version < event.data.version:
             latest[event.data.merchant_id] = event.data
-    async with pool.acquire() as connection, connection.transaction():
-        rows = [
-            (d.merchant_id, d.version, list(d.notification.emails), d.notification.locale)
-            for d in latest.values()
-        ]
-        await repository.save_recipients(connection, rows)
-
-
-class ChoiceRecorder:
-    """Turns AutopayChoiceRecorded events into queued emails, once per event id.
-
-    A choice made under settings the projection has not seen yet (they travel on another
-    topic) is parked, with the later choices of its customer, and the other choices go on:
-    it is decided when that version arrives or, past `settings_wait` seconds, with the
-    latest recipients known, as the log and `choices.recipients_version` say. Run
-    `releaser.run()` to decide the parked choices; `settings_arrived()` wakes it.
-    """
-
-    def __init__(self, pool: asyncpg.Pool, *, settings_wait: float = 10.0) -> None:
-        self._pool = pool
-        self._settings_wait = settings_wait
-        self._parking = ParkingLot(
-            repository.SCHEMA,
-            AutopayChoiceRecorded,
-            arrived=repository.RECIPIENTS_ARRIVED,
-            wait=settings_wait,
+    async with store.transaction() as work:
+        await work.recipients.save(
+            {
+                merchant: Recipients(s.version, list(s.notification.emails), s.notification.locale)
+                for merchant, s in latest.items()
+            }
         )
-        self.releaser = Releaser(self)
-
-    async def __call__(self, events: Sequence[CloudEvent[AutopayChoiceRecorded]]) -> None:
-        unique = list({event.id: event for event in events}.values())
-        async with self._pool.acquire() as connection, connection.transaction():
-            done = await repository.recorded_among(connection, [e.id for e in unique])
-            new = [event for event in unique if event.id not in done]
-            known = await repository.recipients_of(connection, {e.data.merchant_id for e in new})
-            now, later = await self._sort_out(connection, new, known)
-            await self._record(connection, now, known)
-            if later:
-                await self._parking.on(connection).park(later)
-        if later:
-            self.releaser.wake()  # one parked behind a choice that just left may go too
-
-    async def _sort_out(
-        self,
-        connection: asyncpg.Connection,
-        events: Sequence[CloudEvent[AutopayChoiceRecorded]],
-        known: dict[str, Recipients],
-    ) -> tuple[list[CloudEvent[AutopayChoiceRecorded]], list[ToPark]]:
-        """The choices to decide now, and those to park: waiting for their settings version,
-        or behind a parked choice of their customer."""
-        customers = [(e.data.merchant_id, e.data.customer_id) for e in events]
-        waiting = [self._waits(e, known) for e in events]
-        parked = await self._parking.on(connection).customers_with_parked(set(customers))
-        parks = to_park(zip(customers, waiting, strict=True), parked)
-        now, later = [], []
-        for event, customer, waits, park in zip(events, customers, waiting, parks, strict=True):
-            if park:
-                later.append(
-                    ToPark(event, *customer, event.data.settings_version if waits else None)
-                )
-            else:
-                now.append(event)
-        return now, later
-
-    def settings_arrived(self) -> None:
-        self.releaser.wake()
-
-    async def release_parked(self) -> bool:
-        """Decide the parked choices that may go (in one transaction); False when none may."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            events = await self._parking.on(connection).claim()
-            if not events:
-                return False
-            known = await repository.recipients_of(connection, {e.data.merchant_id for e in events})
-            behind = [e.id for e in events if self._waits(e, known)]
-            if behind:
-                log.warning(
-                    "settings of choices %s not seen after %.0fs; using the latest recipients",
-                    ", ".join(behind),
-                    self._settings_wait,
-                )
-            await self._parking.on(connection).remove([e.id for e in events])
-            await self._record(connection, events, known)
-        return True
-
-    async def seconds_to_next_bound(self) -> float | None:
-        async with self._pool.acquire() as connection:
-            return await self._parking.on(connection).seconds_to_next_bound()
-
-    def _waits(
-        self, event: CloudEvent[AutopayChoiceRecorded], known: dict[str, Recipients]
-    ) -> bool:
-        # With no wait allowed, nothing is parked for its version.
-        recipients = known.get(event.data.merchant_id, NO_RECIPIENTS)
-        return self._settings_wait > 0 and waits_for_settings(event.data, recipients.version)
-
-    @staticmethod
-    async def _record(
-        connection: asyncpg.Connection,
-        events: Sequence[CloudEvent[AutopayChoiceRecorded]],
-        known: dict[str, Recipients],
-    ) -> None:
-        choices, emails = [], []
-        for event in events:
-            recipients = known.get(event.data.merchant_id, NO_RECIPIENTS)
-            choices.append(_choice_row(event, recipients))
-            emails.extend(_email_rows(event, recipients))
-        new = await repository.record_choices(connection, choices)
-        await repository.add_emails(connection, [row for row in emails if row.event_id in new])
-        for choice in choices:
-            if choice.event_id in new and choice.outcome == Outcome.NO_RECIPIENT:
-                log.info(
-                    "choice %s: merchant %s has no notification address",
-                    choice.event_id,
-                    choice.merchant_id,
-                )
 
 
-NO_RECIPIENTS = Recipients(version=0, emails=[], locale="en")
+async def failed_emails(store: Store) -> list[FailedEmail]:
+    async with store.statements() as work:
+        return await work.emails.failed()
 
 
-def _choice_row(event: CloudEvent[AutopayChoiceRecorded], recipients: Recipients) -> ChoiceRow:
-    return ChoiceRow(
-        event_id=event.id,
-        merchant_id=event.data.merchant_id,
-        outcome=outcome_for(event.data, recipients.emails),
-        settings_version=event.data.settings_version,
-        recipients_version=recipients.version,
-    )
-
-
-def _email_rows(event: CloudEvent[AutopayChoiceRecorded], recipients: Recipients) -> list[EmailRow]:
-    template = template_for(event.data)
-    if template is None:
-        return []
-    facts = email_facts(
-        event.data,
-        event_id=event.id,
-        occurred_at=event.time or datetime.now(UTC),
-        locale=recipients.locale,
-    )
-    return [
-        EmailRow(
-            event.id,
-            address,
-            template,
-            recipients.locale,
-            {**facts.to_json(), MERCHANT_FACT: event.data.merchant_id},
-        )
-        for address in dict.fromkeys(recipients.emails)
-    ]
-
-
-async def retry_failed(pool: asyncpg.Pool, event_ids: list[str] | None) -> int:
+async def retry_failed(store: Store, event_ids: Sequence[str] | None) -> int:
     """Queue given-up emails again (those of `event_ids`, or all); return how many.
 
     They keep their Message-ID (derived from the event and the recipient), and a sender
     takes each once, as any queued email.
     """
-    async with pool.acquire() as connection, connection.transaction():
-        return await email_queue.requeue_failed(connection, event_ids)
+    async with store.transaction() as work:
+        return await work.emails.requeue_failed(event_ids)

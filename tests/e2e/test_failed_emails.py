@@ -1,12 +1,18 @@
 """The operator's commands for given-up emails: `emails failed` and `emails retry`."""
 
 from services.common.config import Config
-from services.notifier import app, service
+from services.notifier import app
 from services.notifier.domain import message_id
 from services.notifier.mailer import SmtpMailer, SmtpSettings
-from services.notifier.sender import Sender
 from tests.e2e.test_command_line import portal_autopay
-from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
+from tests.integration.notifier.helpers import (
+    choice_recorded,
+    project,
+    recorder,
+    sender,
+    settings_changed,
+    unique,
+)
 from tests.support import migrated_pool, service_environment
 
 MAIL_FROM = "Portal AutoPay <no-reply@portal-autopay.example>"
@@ -21,12 +27,10 @@ async def test_a_refused_email_is_listed_and_once_retried_is_sent_once_with_its_
     event = choice_recorded(merchant)
     mailer = SmtpMailer(SmtpSettings.from_url(smtp_server.url, timeout=5))
     async with migrated_pool(config.database_url, app.SCHEMA, app.MIGRATIONS) as pool:
-        await service.project_settings(
-            pool, [settings_changed(merchant, ["gone@x.example", "ok@x.example"])]
-        )
-        await service.ChoiceRecorder(pool)([event])
-        sender = Sender(pool, mailer, mail_from=MAIL_FROM)
-        await sender.send_due()
+        await project(pool, settings_changed(merchant, ["gone@x.example", "ok@x.example"]))
+        await recorder(pool)([event])
+        smtp_sender = sender(pool, mailer, mail_from=MAIL_FROM)
+        await smtp_sender.send_due()
 
         listed = portal_autopay("emails", "failed", env=env)
         assert listed.returncode == 0, listed.stderr
@@ -41,8 +45,8 @@ async def test_a_refused_email_is_listed_and_once_retried_is_sent_once_with_its_
         assert portal_autopay("emails", "retry", "--all", env=env).stdout.strip() == (
             "queued again: 0"
         )
-        await sender.send_due()
-        await sender.send_due()
+        await smtp_sender.send_due()
+        await smtp_sender.send_due()
         await mailer.close()
 
     to_gone = [m for m in smtp_server.received() if m["To"] == "gone@x.example"]

@@ -1,6 +1,8 @@
-"""Events and settings for the notifier's tests."""
+"""Events, settings and the notifier's use-cases over a pool, for the notifier's tests."""
 
 import uuid
+
+import asyncpg
 
 from services.common.contract import (
     DEFAULT_PORTAL_SETTINGS,
@@ -10,6 +12,12 @@ from services.common.contract import (
     PortalSettingsChanged,
 )
 from services.common.envelope import CloudEvent, new_event
+from services.notifier import service
+from services.notifier.delivery import EmailDelivery
+from services.notifier.mailer import Mailer
+from services.notifier.recorder import ChoiceRecorder
+from services.notifier.repository import PostgresStore
+from services.notifier.sender import Sender
 
 
 def unique(prefix: str) -> str:
@@ -47,3 +55,18 @@ def choice_recorded(merchant_id: str, **changes) -> CloudEvent[AutopayChoiceReco
         caused_by=unique("pma"),
     )
     return new_event(AutopayChoiceRecorded(**(fields | changes)), source="/tests/autopay")
+
+
+def sender(pool: asyncpg.Pool, mailer: Mailer, **options) -> Sender:
+    """A sender over `pool`; `options` are EmailDelivery's (mail_from has a default)."""
+    options.setdefault("mail_from", "n@p.example")
+    return Sender(pool, EmailDelivery(PostgresStore(pool), mailer, **options))
+
+
+async def project(pool: asyncpg.Pool, *events: CloudEvent[PortalSettingsChanged]) -> None:
+    await service.project_settings(PostgresStore(pool), events)
+
+
+def recorder(pool: asyncpg.Pool, *, settings_wait: float = 10.0) -> ChoiceRecorder:
+    store = PostgresStore(pool, settings_wait=settings_wait)
+    return ChoiceRecorder(store, settings_wait=settings_wait)

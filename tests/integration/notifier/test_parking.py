@@ -5,8 +5,14 @@ import time
 import asyncpg
 import pytest
 
-from services.notifier import app, service
-from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
+from services.notifier import app
+from tests.integration.notifier.helpers import (
+    choice_recorded,
+    project,
+    recorder,
+    settings_changed,
+    unique,
+)
 from tests.integration.notifier.test_app import running_notifier, wait_for_emails
 from tests.support import eventually, migrated_pool, publish
 
@@ -99,17 +105,17 @@ async def pool(database_url):
 
 async def test_a_customers_later_choice_waits_behind_its_parked_one_and_others_do_not(pool):
     merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
-    recorder = service.ChoiceRecorder(pool)
+    await project(pool, settings_changed(merchant, ["a@x.example"]))
+    choices = recorder(pool)
     first = choice_recorded(merchant, settings_version=2)
     behind = choice_recorded(merchant, customer_id=first.data.customer_id)
     other = choice_recorded(merchant)
 
-    await recorder([first, behind, other])
+    await choices([first, behind, other])
     assert await recipients_versions(pool, first, behind, other) == {other.id: 1}
 
-    await service.project_settings(pool, [settings_changed(merchant, ["b@x.example"], version=2)])
-    assert await recorder.release_parked()
+    await project(pool, settings_changed(merchant, ["b@x.example"], version=2))
+    assert await choices.release_parked()
     assert await recipients_versions(pool, first, behind, other) == {
         first.id: 2,
         behind.id: 2,

@@ -5,11 +5,17 @@ from datetime import timedelta
 import pytest
 
 from services.common.contract import PaymentMethod
-from services.notifier import app, service
+from services.notifier import app
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import SmtpMailer, SmtpSettings
-from services.notifier.sender import Sender
-from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
+from tests.integration.notifier.helpers import (
+    choice_recorded,
+    project,
+    recorder,
+    sender,
+    settings_changed,
+    unique,
+)
 from tests.support import eventually, migrated_pool
 
 FAST_RETRY = RetryPolicy(first=timedelta(milliseconds=50), longest=timedelta(milliseconds=50))
@@ -30,11 +36,11 @@ async def mailer(smtp_server):
 
 
 @pytest.fixture
-def sender(pool, mailer):
-    return Sender(pool, mailer, mail_from=MAIL_FROM, retry=FAST_RETRY)
+def smtp_sender(pool, mailer):
+    return sender(pool, mailer, mail_from=MAIL_FROM, retry=FAST_RETRY)
 
 
-async def send_all(sender: Sender) -> None:
+async def send_all(sender) -> None:
     while await sender.send_due():
         pass
 
@@ -56,15 +62,13 @@ async def email_states(pool, event) -> dict[str, tuple[str, int]]:
 
 
 async def test_each_customer_choice_emails_every_address_in_the_merchants_language(
-    pool, sender, smtp_server
+    pool, smtp_sender, smtp_server
 ):
     english, french = unique("m"), unique("m")
-    await service.project_settings(
+    await project(
         pool,
-        [
-            settings_changed(english, ["a@en.example", "b@en.example"]),
-            settings_changed(french, ["compta@fr.example"], locale="fr"),
-        ],
+        settings_changed(english, ["a@en.example", "b@en.example"]),
+        settings_changed(french, ["compta@fr.example"], locale="fr"),
     )
     enrolled = choice_recorded(english, auto_process=True)
     declined = choice_recorded(
@@ -73,8 +77,8 @@ async def test_each_customer_choice_emails_every_address_in_the_merchants_langua
         box_default_checked=True,
         payment_method=PaymentMethod(id="pm_2", type="bank_account", last4="6789"),
     )
-    await service.ChoiceRecorder(pool)([enrolled, declined])
-    await send_all(sender)
+    await recorder(pool)([enrolled, declined])
+    await send_all(smtp_sender)
 
     received = {(m["To"], m["Subject"]): m for m in smtp_server.received()}
     english_subject = "AutoPay on: Ada Lovelace will pay automatically with Visa •••• 4242"
@@ -101,38 +105,15 @@ async def test_each_customer_choice_emails_every_address_in_the_merchants_langua
     assert len(ids) == 3
 
 
-async def test_policy_decisions_and_merchants_without_an_address_send_nothing_but_are_recorded(
-    pool, sender, smtp_server
-):
-    with_address, without_address = unique("m"), unique("m")
-    await service.project_settings(
-        pool,
-        [settings_changed(with_address, ["a@x.example"]), settings_changed(without_address, [])],
-    )
-    policy = choice_recorded(with_address, decided_by="merchant_policy", box_default_checked=None)
-    nobody = choice_recorded(without_address)
-    never_configured = choice_recorded(unique("m"), settings_version=0)
-    await service.ChoiceRecorder(pool, settings_wait=0)([policy, nobody, never_configured])
-    await send_all(sender)
-
-    assert await outcomes(pool, policy, nobody, never_configured) == [
-        "merchant_policy",
-        "no_recipient",
-        "no_recipient",
-    ]
-    assert await pool.fetchval("SELECT count(*) FROM notifier.emails") == 0
-    assert smtp_server.received() == []
-
-
 async def test_a_later_change_by_the_customer_is_emailed_and_a_removal_is_only_recorded(
-    pool, sender, smtp_server
+    pool, smtp_sender, smtp_server
 ):
     merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
+    await project(pool, settings_changed(merchant, ["a@x.example"]))
     turned_off = choice_recorded(merchant, auto_process=False, trigger="customer_changed")
     removed = choice_recorded(merchant, auto_process=False, trigger="payment_method_removed")
-    await service.ChoiceRecorder(pool)([turned_off, removed])
-    await send_all(sender)
+    await recorder(pool)([turned_off, removed])
+    await send_all(smtp_sender)
 
     assert [m["Subject"] for m in smtp_server.received()] == [
         "AutoPay turned off: Ada Lovelace will no longer pay automatically with Visa •••• 4242"
@@ -140,57 +121,10 @@ async def test_a_later_change_by_the_customer_is_emailed_and_a_removal_is_only_r
     assert await outcomes(pool, turned_off, removed) == ["turned_off", "removed"]
 
 
-async def test_the_same_event_delivered_again_sends_nothing_more(pool, sender, smtp_server):
-    merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
-    event = choice_recorded(merchant)
-    recorder = service.ChoiceRecorder(pool)
-    await recorder([event, event])
-    await send_all(sender)
-    await recorder([event])
-    await send_all(sender)
-
-    assert len(smtp_server.received()) == 1
-
-
-async def test_a_choice_waits_for_the_settings_version_that_added_an_address(
-    pool, sender, smtp_server
-):
-    merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, [], version=1)])
-    recorder = service.ChoiceRecorder(pool)
-    event = choice_recorded(merchant, settings_version=2)
-    await recorder([event])
-    assert not await recorder.release_parked(), "decided before its version arrived"
-
-    await service.project_settings(pool, [settings_changed(merchant, ["new@x.example"], version=2)])
-    assert await recorder.release_parked()
-    await send_all(sender)
-
-    assert [m["To"] for m in smtp_server.received()] == ["new@x.example"]
-
-
-async def test_past_the_bound_a_choice_uses_the_latest_recipients_known(pool, sender, smtp_server):
-    merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, ["old@x.example"])])
-    event = choice_recorded(merchant, settings_version=7)
-    recorder = service.ChoiceRecorder(pool, settings_wait=0.3)
-    await recorder([event])
-    await eventually(recorder.release_parked, timeout=5)
-    await send_all(sender)
-
-    assert [m["To"] for m in smtp_server.received()] == ["old@x.example"]
-    row = await pool.fetchrow(
-        "SELECT settings_version, recipients_version FROM notifier.choices WHERE event_id = $1",
-        event.id,
-    )
-    assert dict(row) == {"settings_version": 7, "recipients_version": 1}
-
-
 async def test_an_older_settings_version_never_replaces_a_newer_one(pool):
     merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, ["v2@x.example"], version=2)])
-    await service.project_settings(pool, [settings_changed(merchant, ["v1@x.example"], version=1)])
+    await project(pool, settings_changed(merchant, ["v2@x.example"], version=2))
+    await project(pool, settings_changed(merchant, ["v1@x.example"], version=1))
 
     emails = await pool.fetchval(
         "SELECT emails FROM notifier.recipients WHERE merchant_id = $1", merchant
@@ -199,19 +133,19 @@ async def test_an_older_settings_version_never_replaces_a_newer_one(pool):
 
 
 async def test_a_temporary_smtp_failure_is_retried_and_the_email_arrives_once(
-    pool, sender, smtp_server
+    pool, smtp_sender, smtp_server
 ):
     merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
+    await project(pool, settings_changed(merchant, ["a@x.example"]))
     event = choice_recorded(merchant)
-    await service.ChoiceRecorder(pool)([event])
+    await recorder(pool)([event])
     smtp_server.temporary_failures = 1
 
-    await sender.send_due()
+    await smtp_sender.send_due()
     assert await email_states(pool, event) == {"a@x.example": ("pending", 1)}
 
     async def delivered():
-        await sender.send_due()
+        await smtp_sender.send_due()
         return smtp_server.received()
 
     assert len(await eventually(delivered, timeout=5)) == 1
@@ -219,19 +153,17 @@ async def test_a_temporary_smtp_failure_is_retried_and_the_email_arrives_once(
 
 
 async def test_a_permanent_refusal_is_recorded_not_retried_and_other_addresses_still_get_it(
-    pool, sender, smtp_server
+    pool, smtp_sender, smtp_server
 ):
     merchant = unique("m")
-    await service.project_settings(
-        pool, [settings_changed(merchant, ["gone@x.example", "ok@x.example"])]
-    )
+    await project(pool, settings_changed(merchant, ["gone@x.example", "ok@x.example"]))
     smtp_server.refused_recipients = {"gone@x.example"}
     event = choice_recorded(merchant)
-    await service.ChoiceRecorder(pool)([event])
-    await send_all(sender)
+    await recorder(pool)([event])
+    await send_all(smtp_sender)
     # Whatever is still pending is made due now: a refused email must not be among it.
     await pool.execute("UPDATE notifier.emails SET next_attempt_at = now()")
-    await send_all(sender)
+    await send_all(smtp_sender)
 
     assert [m["To"] for m in smtp_server.received()] == ["ok@x.example"]
     assert await email_states(pool, event) == {
@@ -242,13 +174,11 @@ async def test_a_permanent_refusal_is_recorded_not_retried_and_other_addresses_s
 
 async def test_a_mail_server_that_cannot_be_reached_leaves_the_email_pending_for_later(pool):
     merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
+    await project(pool, settings_changed(merchant, ["a@x.example"]))
     event = choice_recorded(merchant)
-    await service.ChoiceRecorder(pool)([event])
+    await recorder(pool)([event])
     unreachable = SmtpMailer(SmtpSettings.from_url("smtp://127.0.0.1:9", timeout=1))
-    sender = Sender(pool, unreachable, mail_from=MAIL_FROM)
-
-    await sender.send_due()
+    await sender(pool, unreachable, mail_from=MAIL_FROM).send_due()
 
     assert await email_states(pool, event) == {"a@x.example": ("pending", 1)}
     due_in = await pool.fetchval(
@@ -260,16 +190,16 @@ async def test_a_mail_server_that_cannot_be_reached_leaves_the_email_pending_for
 
 
 async def test_a_name_with_a_line_break_and_bcc_stays_in_the_subject_and_adds_no_recipient(
-    pool, sender, smtp_server
+    pool, smtp_sender, smtp_server
 ):
     merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, ["a@x.example"])])
+    await project(pool, settings_changed(merchant, ["a@x.example"]))
     name = "Eve <b>bold</b>\r\nBcc: thief@evil.example"
     choice = choice_recorded(merchant)
     # The contract refuses such a name; this is the notifier's own defence, tested without it.
     choice.data = choice.data.model_copy(update={"customer_name": name})
-    await service.ChoiceRecorder(pool)([choice])
-    await send_all(sender)
+    await recorder(pool)([choice])
+    await send_all(smtp_sender)
 
     [message] = smtp_server.received()
     assert message["X-Envelope-To"] == "a@x.example"

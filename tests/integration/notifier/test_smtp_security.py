@@ -16,10 +16,16 @@ from aiosmtpd.smtp import AuthResult
 from prometheus_client import REGISTRY
 
 from services.common.embedded import free_port
-from services.notifier import app, service
+from services.notifier import app
 from services.notifier.mailer import SmtpMailer, SmtpSettings
-from services.notifier.sender import Sender
-from tests.integration.notifier.helpers import choice_recorded, settings_changed, unique
+from tests.integration.notifier.helpers import (
+    choice_recorded,
+    project,
+    recorder,
+    sender,
+    settings_changed,
+    unique,
+)
 from tests.smtp import SmtpServer, _Handler
 from tests.support import migrated_pool
 
@@ -80,11 +86,11 @@ async def send_one(pool, url: str, ca_file) -> str:
     """Queue an email, send what is due once; return the merchant's address."""
     address = f"{unique('ops')}@merchant.example"
     merchant = unique("m")
-    await service.project_settings(pool, [settings_changed(merchant, [address])])
-    await service.ChoiceRecorder(pool)([choice_recorded(merchant)])
+    await project(pool, settings_changed(merchant, [address]))
+    await recorder(pool)([choice_recorded(merchant)])
     mailer = SmtpMailer(SmtpSettings.from_url(url, timeout=5, ca_file=str(ca_file)))
     try:
-        await Sender(pool, mailer, mail_from="n@portal.example").send_due()
+        await sender(pool, mailer, mail_from="n@portal.example").send_due()
     finally:
         await mailer.close()
     return address
