@@ -26,7 +26,8 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from services.common import db, metrics
-from services.common.envelope import CloudEvent, D, InvalidEvent, decode
+from services.common.decoding import DecodedBatch
+from services.common.envelope import CloudEvent, D
 from services.common.kafka import DeadLetters
 from services.common.logs import describe_failure
 
@@ -71,7 +72,7 @@ class Backoff:
 
 
 class BatchConsumer(Generic[D]):
-    """Decode a batch, dead-letter what is invalid, hand the rest to `handler`."""
+    """Dead-letter a batch's invalid records, hand its events (of `model`) to `handler`."""
 
     def __init__(
         self,
@@ -80,7 +81,7 @@ class BatchConsumer(Generic[D]):
         dead_letters: DeadLetters,
         backoff: Backoff = Backoff(),
     ) -> None:
-        self._model = model
+        self.model = model
         self._handler = handler
         self._dead_letters = dead_letters
         self.backoff = backoff
@@ -91,15 +92,11 @@ class BatchConsumer(Generic[D]):
         if self.halted:
             raise RuntimeError(self.halted)
 
-    async def process(self, records: Sequence[ConsumerRecord]) -> None:
-        valid: list[tuple[ConsumerRecord, CloudEvent[D]]] = []
-        for record in records:
-            try:
-                valid.append((record, decode(record.headers or (), record.value, self._model)))
-            except InvalidEvent as error:
-                await self._dead_letter(record, f"invalid event: {error}")
-        if valid:
-            await self._handle(valid)
+    async def process(self, batch: DecodedBatch[D]) -> None:
+        for record, reason in batch.invalid:
+            await self._dead_letter(record, f"invalid event: {reason}")
+        if batch.events:
+            await self._handle(batch.events)
 
     async def _handle(self, items: list[tuple[ConsumerRecord, CloudEvent[D]]]) -> None:
         for delay in self.backoff.delays():
