@@ -83,7 +83,7 @@ class BatchConsumer(Generic[D]):
     ) -> None:
         self.model = model
         self._handler = handler
-        self._dead_letters = dead_letters
+        self.dead_letters = dead_letters
         self.backoff = backoff
         self.halted: str | None = None
 
@@ -131,7 +131,7 @@ class BatchConsumer(Generic[D]):
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         for delay in self.backoff.delays():
             try:
-                await self._dead_letters.send(record, error)
+                await self.dead_letters.send(record, error)
                 reason = error.partition(":")[0].replace(" ", "_")
                 metrics.consumed(record.topic, "dead_lettered", reason=reason)
                 return

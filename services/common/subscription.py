@@ -19,9 +19,11 @@ from faststream.kafka.annotations import KafkaMessage
 from services.common import kafka_security, metrics
 from services.common.config import Config
 from services.common.consumer import BatchConsumer, DeadLetterRefused
+from services.common.contract import event_type
 from services.common.decoding import DecodedBatch, cloud_events_decoder, keep_header_bytes
 from services.common.http import Check
 from services.common.logs import describe_failure
+from services.common.publishers import declare_dead_letters
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +71,13 @@ def subscribe_batches(
     retry_delays = None
     stopping: set[asyncio.Task] = set()
 
+    declare_dead_letters(broker, consumer.dead_letters.topic)
     subscriber = broker.subscriber(
         topic,
         group_id=group_id,
+        title=f"{group_id}:on{event_type(consumer.model)}",
+        description=f"CloudEvents of type {event_type(consumer.model)}, binary or structured "
+        f"mode; invalid records go to {consumer.dead_letters.topic}.",
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
