@@ -13,14 +13,17 @@ from services.common import metrics, outbox, retention
 from services.common.auth import Authenticator
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
+from services.common.contract import AutopayChangeRejected, AutopayChoiceRecorded
 from services.common.guard import RequestGuard
 from services.common.http import health_router
 from services.common.problems import known_query_only
+from services.common.publishers import declare_events
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 RELAY_MIN_AGE_SECONDS = 5.0
+SENDS = (AutopayChoiceRecorded, AutopayChangeRejected)
 
 
 def create_app(config: Config) -> FastAPI:
@@ -39,6 +42,7 @@ def create_app(config: Config) -> FastAPI:
             service = AutopayService(store, publisher, settings_wait=wait)
             app.state.service = service
             broker = consumer_broker(config)
+            declare_events(broker, config, *SENDS)
             consumers = subscribers.register(broker, service, infra.producer, config)
             checks.update({f"consumer {group}": check for group, check in consumers.items()})
             progress = ConsumerHealth(broker)

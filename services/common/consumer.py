@@ -25,7 +25,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from services.common import db, metrics
 from services.common.backoff import Backoff
-from services.common.envelope import CloudEvent, D, InvalidEvent, decode
+from services.common.decoding import DecodedBatch
+from services.common.envelope import CloudEvent, D
 from services.common.kafka import DeadLetters
 from services.common.logs import describe_failure
 
@@ -52,7 +53,7 @@ def _count_handled(topic: str, count: int, duplicates: int | None) -> None:
 
 
 class BatchConsumer(Generic[D]):
-    """Decode a batch, dead-letter what is invalid, hand the rest to `handler`."""
+    """Dead-letter a batch's invalid records, hand its events (of `model`) to `handler`."""
 
     def __init__(
         self,
@@ -61,9 +62,9 @@ class BatchConsumer(Generic[D]):
         dead_letters: DeadLetters,
         backoff: Backoff = Backoff(),
     ) -> None:
-        self._model = model
+        self.model = model
         self._handler = handler
-        self._dead_letters = dead_letters
+        self.dead_letters = dead_letters
         self.backoff = backoff
         self.halted: str | None = None
 
@@ -72,15 +73,11 @@ class BatchConsumer(Generic[D]):
         if self.halted:
             raise RuntimeError(self.halted)
 
-    async def process(self, records: Sequence[ConsumerRecord]) -> None:
-        valid: list[tuple[ConsumerRecord, CloudEvent[D]]] = []
-        for record in records:
-            try:
-                valid.append((record, decode(record.headers or (), record.value, self._model)))
-            except InvalidEvent as error:
-                await self._dead_letter(record, f"invalid event: {error}")
-        if valid:
-            await self._handle(valid)
+    async def process(self, batch: DecodedBatch[D]) -> None:
+        for record, reason in batch.invalid:
+            await self._dead_letter(record, f"invalid event: {reason}")
+        if batch.events:
+            await self._handle(batch.events)
 
     async def _handle(self, items: list[tuple[ConsumerRecord, CloudEvent[D]]]) -> None:
         for delay in self.backoff.delays():
@@ -115,7 +112,7 @@ class BatchConsumer(Generic[D]):
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
         for delay in self.backoff.delays():
             try:
-                await self._dead_letters.send(record, error)
+                await self.dead_letters.send(record, error)
                 reason = error.partition(":")[0].replace(" ", "_")
                 metrics.consumed(record.topic, "dead_lettered", reason=reason)
                 return

@@ -87,7 +87,7 @@ class DeadLetters:
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, group: str) -> None:
         self._producer = producer
-        self._topic = topic
+        self.topic = topic
         self._group = group
 
     async def send(self, record: ConsumerRecord, error: str) -> None:
@@ -128,5 +128,5 @@ class DeadLetters:
         self, record: ConsumerRecord, key: bytes | None, value: bytes | None, headers: list
     ) -> None:
         await self._producer.send_and_wait(
-            self._topic, value=value, key=key, headers=headers, timestamp_ms=record.timestamp
+            self.topic, value=value, key=key, headers=headers, timestamp_ms=record.timestamp
         )

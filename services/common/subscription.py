@@ -9,52 +9,23 @@ reports not ready until an operator has fixed the cause and restarted it.
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
 
-from aiokafka import ConsumerRecord
 from aiokafka.errors import IllegalStateError, KafkaError
-from faststream import AckPolicy
+from faststream import AckPolicy, NoCast
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from services.common import kafka_security, metrics
 from services.common.config import Config
 from services.common.consumer import BatchConsumer, DeadLetterRefused
+from services.common.contract import event_type
+from services.common.decoding import DecodedBatch, cloud_events_decoder, keep_header_bytes
 from services.common.http import Check
 from services.common.logs import describe_failure
+from services.common.publishers import declare_dead_letters
 
 log = logging.getLogger(__name__)
-
-
-async def _keep_header_bytes(
-    records: tuple[ConsumerRecord, ...], parse_batch: Callable[..., Awaitable[KafkaMessage]]
-) -> KafkaMessage:
-    """FastStream's batch parser, minus its decoding of every header value as UTF-8.
-
-    One record with a header we never read that is not UTF-8 would fail the whole batch
-    there, before our code runs: its records would be neither processed nor dead-lettered,
-    and the next batch's commit would cover them. FastStream builds its message (the consumer
-    to commit with, the batch's id from its first and last records) from header-less copies
-    of the first and last records only: copying them all would cost more than the decoding.
-    The handler gets the records themselves, header bytes and all (`decode` reads them);
-    nothing reads FastStream's body (see `_leave_undecoded`).
-    """
-    ends = (records[0], records[-1])  # never empty: FastStream skips empty polls
-    message = await parse_batch(tuple(dataclasses.replace(r, headers=()) for r in ends))
-    message.raw_message = records
-    return message
-
-
-async def _leave_undecoded(message: object) -> None:
-    """Skip FastStream's own body decoding: `BatchConsumer` decodes every record itself.
-
-    FastStream would parse each `application/json` value before the handler runs, and one
-    record that is not JSON would fail the whole batch outside the handler, unacknowledged
-    and never dead-lettered, while later batches commit past it.
-    """
-    return None
 
 
 def consumer_broker(config: Config) -> KafkaBroker:
@@ -100,28 +71,36 @@ def subscribe_batches(
     retry_delays = None
     stopping: set[asyncio.Task] = set()
 
+    declare_dead_letters(broker, consumer.dead_letters.topic)
     subscriber = broker.subscriber(
         topic,
         group_id=group_id,
+        title=f"{group_id}:on{event_type(consumer.model)}",
+        description=f"CloudEvents of type {event_type(consumer.model)}, binary or structured "
+        f"mode; invalid records go to {consumer.dead_letters.topic}.",
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
+        # Our commits, not one of FastStream's ack policies: those commit a batch before it
+        # is processed (ACK_FIRST) or past one that failed (ACK, REJECT_ON_ERROR), or replay
+        # it at once for ever (NACK_ON_ERROR): records lost, or a partition stuck behind one
+        # poison record. `BatchConsumer` dead-letters record by record; we commit after it.
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
-        parser=_keep_header_bytes,
-        decoder=_leave_undecoded,
+        parser=keep_header_bytes,
+        decoder=cloud_events_decoder(consumer.model),
         fetch_max_wait_ms=fetch_max_wait_ms,
         **group_timing,
     )
 
     @subscriber
-    async def on_batch(message: KafkaMessage) -> None:
+    async def on_batch(batch: NoCast[DecodedBatch], message: KafkaMessage) -> None:
         nonlocal retry_delays
         if consumer.halted:  # a batch fetched while the subscription stops
             await _rewind(message)
             return
         try:
-            await consumer.process(message.raw_message)
+            await consumer.process(batch)
         except DeadLetterRefused as error:
             await _rewind(message)
             consumer.halted = f"stopped: the dead-letter topic refuses records ({error})"

@@ -8,15 +8,19 @@ from fastapi import Depends, FastAPI
 from services.common import metrics, outbox
 from services.common.auth import Authenticator
 from services.common.config import Config
+from services.common.contract import PortalSettingsChanged
 from services.common.guard import RequestGuard
 from services.common.http import health_router
 from services.common.problems import known_query_only
+from services.common.publishers import declare_events
 from services.common.runtime import background, infrastructure
+from services.common.subscription import consumer_broker
 from services.settings import http, problems
 from services.settings.repository import SCHEMA, PostgresStore
 from services.settings.service import SettingsService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SENDS = (PortalSettingsChanged,)
 
 
 def create_app(config: Config) -> FastAPI:
@@ -43,6 +47,9 @@ def create_app(config: Config) -> FastAPI:
         dependencies=[Depends(known_query_only)],
     )
     app.state.authenticator = authenticator
+    # Never started: it describes what the service sends; the relay sends (see publishers.py).
+    app.state.broker = consumer_broker(config)
+    declare_events(app.state.broker, config, *SENDS)
     app.include_router(health_router(checks))
     app.include_router(http.router())
     problems.install_error_handlers(app)

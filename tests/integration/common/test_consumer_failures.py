@@ -25,11 +25,11 @@ class FailsOnce(BatchConsumer):
 
     failed = False
 
-    async def process(self, records):
+    async def process(self, batch):
         if not self.failed:
             self.failed = True
             raise RuntimeError("injected: a bug escaping the batch consumer")
-        await super().process(records)
+        await super().process(batch)
 
 
 async def test_a_batch_whose_processing_raises_is_consumed_again_not_committed_past(

@@ -54,3 +54,8 @@ def test_the_asyncapi_marks_what_the_services_publish_as_send_and_the_rest_as_re
         "onPaymentMethodRemoved": "receive",
         "sendAutopayChangeRejected": "send",
     }
+
+
+def test_the_drift_check_sees_a_change_of_record_key(monkeypatch):
+    monkeypatch.setitem(KEY_FIELDS, PaymentMethodAdded, ("customer_id",))
+    assert drifted(SCHEMAS) == ["asyncapi.yaml"]
