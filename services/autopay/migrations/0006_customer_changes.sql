@@ -93,3 +93,22 @@ END $$;
 CREATE TRIGGER choice_queued AFTER INSERT ON outbox
     REFERENCING NEW TABLE AS queued
     FOR EACH STATEMENT EXECUTE FUNCTION remember_payment_method_details();
+
+-- Change requests waiting for their payment method's PaymentMethodAdded (the two topics are
+-- not ordered with each other). The shared parking lot (services/common/parking_lot.py) reads
+-- `<schema>.parked_events`: a schema of their own keeps them apart from the payment methods
+-- waiting for their settings. Here `settings_version` is 0 for a request waiting for its
+-- payment method, null for one only queued behind its customer's earlier requests.
+CREATE SCHEMA autopay_changes;
+CREATE TABLE autopay_changes.parked_events (
+    position         bigserial   PRIMARY KEY,
+    event_id         text        NOT NULL UNIQUE,
+    merchant_id      text        NOT NULL,
+    customer_id      text        NOT NULL,
+    settings_version integer,
+    park_until       timestamptz NOT NULL,
+    event            jsonb       NOT NULL,
+    parked_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX parked_events_customer
+    ON autopay_changes.parked_events (merchant_id, customer_id, position);

@@ -1,27 +1,8 @@
 """The database writes each profile's history, whoever writes the profile."""
 
-from datetime import UTC, datetime
-
-from services.autopay import repository
-from services.autopay.choices import decided
-from services.common import outbox
-from services.common.contract import DEFAULT_PORTAL_SETTINGS
+from tests.integration.autopay.events import decide_directly as _decide
+from tests.integration.autopay.events import history as _history
 from tests.integration.autopay.events import payment_method_added
-
-ALLOWED = DEFAULT_PORTAL_SETTINGS.model_copy(update={"allow_customer_autopay_changes": True})
-
-
-async def _decide(pool, event):
-    profile, choice = decided(event, {1: ALLOWED}, datetime.now(UTC))
-    async with pool.acquire() as connection:
-        await repository.record_decisions(
-            connection, [event.id], [profile], [(event.id, outbox.encode([choice])[0])]
-        )
-
-
-async def _history(pool) -> list[dict]:
-    rows = await pool.fetch("SELECT * FROM autopay.profile_history ORDER BY id")
-    return [dict(row) for row in rows]
 
 
 async def test_a_decision_writes_one_history_row(pool):
