@@ -6,14 +6,18 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 
 from services.autopay import http, subscribers
+from services.autopay.customer_changes import CustomerChanges
+from services.autopay.customer_changes_repository import PostgresChanges
 from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
+from services.autopay.waiting_requests import WaitingRequests
 from services.common import metrics, outbox, retention
 from services.common.auth import Authenticator
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
 from services.common.http import health_router
+from services.common.parking_lot import Releaser
 from services.common.problems import known_query_only
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
@@ -37,8 +41,20 @@ def create_app(config: Config) -> FastAPI:
                 infra.pool, publisher.submit, settings_wait=config.autopay_settings_wait_seconds
             )
             app.state.service = service
+            waiting = WaitingRequests(config.autopay_settings_wait_seconds)
+            changes = CustomerChanges(
+                PostgresChanges(infra.pool, waiting),
+                publisher.submit,
+                wait=config.autopay_settings_wait_seconds,
+            )
+            app.state.changes = changes
+            # Waiting requests go when their payment method is decided (polled) or at the bound.
+            changes_releaser = Releaser(infra.pool, waiting.lot, changes.release_waiting)
             broker = consumer_broker(config)
             consumers = subscribers.register(broker, service, infra.producer, config)
+            consumers |= subscribers.register_customer_changes(
+                broker, changes, infra.producer, config
+            )
             checks.update({f"consumer {group}": check for group, check in consumers.items()})
             progress = ConsumerHealth(broker)
             checks["consumers progress"] = progress.check
@@ -53,7 +69,8 @@ def create_app(config: Config) -> FastAPI:
             purge = retention.purge_periodically(
                 infra.pool, [purge_processed_events], retention=config.dedupe_retention
             )
-            async with background(relay.run(), publisher.run(), purge, service.releaser.run()):
+            tasks = (relay.run(), publisher.run(), purge, service.releaser.run())
+            async with background(*tasks, changes_releaser.run()):
                 await broker.start()
                 try:
                     yield

@@ -57,6 +57,20 @@ class ProfileChange:
     settings_fallback: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change of a profile, as the history route shows it."""
+
+    position: int  # newest is highest; pages continue `before` the last one shown
+    auto_process: bool
+    decided_by: DecidedBy
+    trigger: Trigger
+    settings_version: int
+    removed: bool
+    caused_by: str
+    recorded_at: datetime
+
+
 def request_key(data: AutopayChangeRequested | PaymentMethodRemoved) -> ProfileKey:
     return (data.merchant_id, data.customer_id, data.payment_method_id)
 

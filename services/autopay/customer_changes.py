@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from services.autopay.change_outcomes import (
+    HistoryEntry,
     Profile,
     ProfileChange,
     ProfileKey,
@@ -64,6 +65,11 @@ class ChangesUnitOfWork(Protocol):
 class ChangesStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[ChangesUnitOfWork]: ...
 
+    async def history(
+        self, key: ProfileKey, *, before: int | None, limit: int
+    ) -> list[HistoryEntry]:
+        """Up to `limit` changes older than position `before` (all when None), newest first."""
+
 
 class CustomerChanges:
     def __init__(
@@ -88,6 +94,12 @@ class CustomerChanges:
             records = await self._decide(work, fresh, waiting, may_wait=self._may_wait)
         await self._publish(records)
         return len(events) - len(fresh)
+
+    async def history(
+        self, key: ProfileKey, *, before: int | None = None, limit: int = 20
+    ) -> list[HistoryEntry]:
+        """Every change of one payment profile, newest first, a page at a time."""
+        return await self._store.history(key, before=before, limit=limit)
 
     async def release_waiting(self) -> bool:
         """Decide the parked requests that may go; False when none may."""

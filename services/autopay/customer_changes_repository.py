@@ -6,7 +6,14 @@ from collections.abc import AsyncIterator, Collection, Sequence
 import asyncpg
 
 from services.autopay import projection
-from services.autopay.change_outcomes import Details, Profile, ProfileChange, ProfileKey, Request
+from services.autopay.change_outcomes import (
+    Details,
+    HistoryEntry,
+    Profile,
+    ProfileChange,
+    ProfileKey,
+    Request,
+)
 from services.autopay.changes import StoredState
 from services.autopay.domain import AppliedSettings, applicable_settings
 from services.autopay.repository import SCHEMA
@@ -27,6 +34,25 @@ class PostgresChanges:
     async def transaction(self) -> AsyncIterator["_UnitOfWork"]:
         async with self._pool.acquire() as connection, connection.transaction():
             yield _UnitOfWork(connection, self._waiting)
+
+    async def history(
+        self, key: ProfileKey, *, before: int | None, limit: int
+    ) -> list[HistoryEntry]:
+        rows = await self._pool.fetch(
+            f"""
+            SELECT id AS position, auto_process, decided_by, trigger, settings_version,
+                   removed, caused_by, recorded_at
+            FROM {SCHEMA}.profile_history
+            WHERE merchant_id = $1 AND customer_id = $2 AND payment_method_id = $3
+              AND ($4::bigint IS NULL OR id < $4)
+            ORDER BY id DESC
+            LIMIT $5
+            """,
+            *key,
+            before,
+            limit,
+        )
+        return [HistoryEntry(**row) for row in rows]
 
 
 class _UnitOfWork:

@@ -39,7 +39,7 @@ class FakeChangesStore:
     now: datetime = field(default_factory=lambda: datetime(2026, 12, 4, 12, tzinfo=UTC))
     processed: set[str] = field(default_factory=set)
     profiles: dict[ProfileKey, Profile] = field(default_factory=dict)
-    history: list[ProfileChange] = field(default_factory=list)
+    history_of: list[ProfileChange] = field(default_factory=list)
     settings: dict[str, dict[int, PortalSettings]] = field(default_factory=dict)
     outbox: list[CloudEvent] = field(default_factory=list)
     parked: list[_Parked] = field(default_factory=list)
@@ -47,6 +47,11 @@ class FakeChangesStore:
     def add_profile(self, key: ProfileKey, auto_process: bool, at: datetime | None = None):
         state = StoredState(auto_process, removed=False, source_time=at)
         self.profiles[key] = Profile(state, 1, DETAILS)
+
+    async def history(self, key: ProfileKey, *, before: int | None, limit: int) -> list:
+        changes = [(n, c) for n, c in enumerate(self.history_of, 1) if c.key == key]
+        older = [(n, c) for n, c in changes if before is None or n < before]
+        return [c for _, c in reversed(older)][:limit]
 
     def sent(self, kind: type) -> list:
         return [e.data for e in self.outbox if isinstance(e.data, kind)]
@@ -79,7 +84,7 @@ class FakeChangesStore:
             )
             details = before.details if before else None
             self.profiles[change.key] = Profile(state, change.settings_version, details)
-            self.history.append(change)
+            self.history_of.append(change)
 
     async def append(self, events: Sequence[CloudEvent]) -> list:
         self.outbox.extend(events)

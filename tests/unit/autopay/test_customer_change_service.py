@@ -87,7 +87,7 @@ async def test_off_then_on_gives_two_choices_and_two_history_rows(store, changes
     await changes.record_requests([request(False, version=1)])
     await changes.record_requests([request(True, version=1, at=T + timedelta(seconds=1))])
     assert [c.auto_process for c in store.sent(AutopayChoiceRecorded)] == [False, True]
-    assert [h.trigger for h in store.history] == ["customer_changed", "customer_changed"]
+    assert [h.trigger for h in store.history_of] == ["customer_changed", "customer_changed"]
 
 
 async def test_a_change_the_named_version_forbids_is_rejected_and_the_profile_kept(store, changes):
@@ -108,7 +108,7 @@ async def test_without_a_named_version_the_latest_decides(store, changes):
 async def test_a_request_for_the_stored_value_changes_nothing(store, changes, published):
     store.add_profile(PM, True, T - timedelta(minutes=1))
     await changes.record_requests([request(True, version=1)])
-    assert (store.outbox, store.history, published) == ([], [], [])
+    assert (store.outbox, store.history_of, published) == ([], [], [])
 
 
 async def test_a_replayed_request_changes_nothing(store, changes):
@@ -123,7 +123,7 @@ async def test_a_replayed_request_changes_nothing(store, changes):
 async def test_a_late_request_changes_nothing(store, changes):
     store.add_profile(PM, True, T)
     await changes.record_requests([request(False, version=1, at=T - timedelta(seconds=1))])
-    assert (store.outbox, store.history) == ([], [])
+    assert (store.outbox, store.history_of) == ([], [])
 
 
 async def test_a_request_before_its_payment_method_waits_then_is_applied(store, changes):
@@ -198,4 +198,12 @@ async def test_a_replayed_or_late_removal_changes_nothing(store, changes):
     assert store.profiles[PM].state.removed is False
     await changes.record_removals([removal(at=T + timedelta(seconds=1))])
     await changes.record_removals([removal(at=T + timedelta(seconds=1))])
-    assert len(store.history) == 1
+    assert len(store.history_of) == 1
+
+
+async def test_the_history_lists_a_profiles_changes_newest_first(store, changes):
+    store.add_profile(PM, True, T - timedelta(minutes=1))
+    await changes.record_requests([request(False, version=1)])
+    await changes.record_requests([request(True, version=1, at=T + timedelta(seconds=1))])
+    page = await changes.history(PM, limit=1)
+    assert [c.auto_process for c in page] == [True]
