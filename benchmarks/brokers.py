@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.common import apache_kafka
+from services.common import kafka_jars
 
 Figures = dict[str, float]
 
@@ -29,7 +29,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def brokers(args: argparse.Namespace) -> list[str]:
-    return args.broker or [kind for kind in BROKERS if kind == "embedded" or apache_kafka.can_run()]
+    return args.broker or [kind for kind in BROKERS if kind == "embedded" or kafka_jars.can_run()]
 
 
 async def measure(
@@ -89,7 +89,7 @@ def markdown_line(cells: list[str], widths: list[int]) -> str:
 
 def label(broker: str) -> str:
     if broker == "apache-kafka":
-        return f"Apache Kafka {apache_kafka.version()}"
+        return f"Apache Kafka {kafka_jars.version()}"
     return "embedded (tansu)"
 
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from services.common import apache_kafka, embedded
+from services.common import apache_kafka, embedded, kafka_jars
 
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 KAFKA_KINDS = ("apache-kafka", "embedded", "docker")
@@ -39,14 +39,14 @@ def kafka_kind() -> str:
         return forced
     if docker_answers():
         return "docker"
-    return "apache-kafka" if apache_kafka.can_run() else "embedded"
+    return "apache-kafka" if kafka_jars.can_run() else "embedded"
 
 
 def kafka_description() -> str:
     return {
         "given": f"the broker at {os.environ.get('KAFKA_BOOTSTRAP_SERVERS')}",
-        "docker": f"Apache Kafka {apache_kafka.version()} (Docker image apache/kafka)",
-        "apache-kafka": f"Apache Kafka {apache_kafka.version()} (jars from Maven Central, KRaft)",
+        "docker": f"Apache Kafka {kafka_jars.version()} (Docker image apache/kafka)",
+        "apache-kafka": f"Apache Kafka {kafka_jars.version()} (jars from Maven Central, KRaft)",
         "embedded": "the embedded broker (tansu): no idempotent producers, no transactions",
     }[kafka_kind()]
 
@@ -132,9 +132,7 @@ def apache_kafka_container() -> Iterator[str]:
     from testcontainers.core.waiting_utils import wait_for_logs
 
     port = embedded.free_port()
-    container = DockerContainer(f"apache/kafka:{apache_kafka.version()}").with_bind_ports(
-        port, port
-    )
+    container = DockerContainer(f"apache/kafka:{kafka_jars.version()}").with_bind_ports(port, port)
     for name, value in {
         "KAFKA_NODE_ID": "1",
         "KAFKA_PROCESS_ROLES": "broker,controller",

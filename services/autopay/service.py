@@ -22,7 +22,8 @@ from services.common import outbox
 from services.common.contract import PaymentMethodAdded, PortalSettings, PortalSettingsChanged
 from services.common.envelope import CloudEvent
 from services.common.parking import Customer, to_park
-from services.common.parking_lot import ParkingLot, Releaser, ToPark
+from services.common.parking_lot import ParkingLot, ToPark
+from services.common.releaser import Releaser
 
 # Events per transaction: small enough that deciding a chunk overlaps recording the previous.
 CHUNK_SIZE = 250
@@ -75,7 +76,7 @@ class AutopayService:
             arrived=projection.VERSION_ARRIVED,
             wait=settings_wait,
         )
-        self.releaser = Releaser(pool, self._parking, self.release_parked)
+        self.releaser = Releaser(self)
 
     async def record_settings(self, events: Sequence[CloudEvent[PortalSettingsChanged]]) -> None:
         """Keep every version: a payment method may name any of them."""
@@ -127,7 +128,7 @@ class AutopayService:
     async def release_parked(self) -> bool:
         """Decide the parked events that may go (in one transaction); False when none may."""
         async with self._pool.acquire() as connection, connection.transaction():
-            events = await self._parking.claim(connection)
+            events = await self._parking.on(connection).claim()
             if not events:
                 return False
             keys = {profile_key(e.data) for e in events}
@@ -142,6 +143,10 @@ class AutopayService:
         log_decisions(profiles, released)
         await self._publish([record for cause, record in outgoing if cause in released])
         return True
+
+    async def seconds_to_next_bound(self) -> float | None:
+        async with self._pool.acquire() as connection:
+            return await self._parking.on(connection).seconds_to_next_bound()
 
     async def profiles_of(
         self, merchant_id: str, customer_id: str
@@ -162,7 +167,7 @@ class AutopayService:
             return _Batch([e for e in events if e.id not in done])
         done, parked, current, named = await asyncio.gather(
             self._read(repository.processed_among, [e.id for e in events]),
-            self._read(self._parking.customers_with_parked, {_customer(e) for e in candidates}),
+            self._read(_customers_with_parked(self._parking), {_customer(e) for e in candidates}),
             self._read(repository.source_times, {profile_key(e.data) for e in candidates}),
             self._versions.named(named_versions(candidates)),
         )
@@ -229,7 +234,7 @@ class AutopayService:
                 )
                 if chunk.parked:
                     parked = [p for p in chunk.parked if p.event.id in fresh]
-                    await self._parking.park(connection, parked)
+                    await self._parking.on(connection).park(parked)
         log_anomalies(
             [profile for profile in chunk.profiles if profile.caused_by in fresh],
             [event_id for event_id in chunk.late_ids if event_id in fresh],
@@ -237,6 +242,10 @@ class AutopayService:
         log_decisions(chunk.profiles, fresh)
         await self._publish([record for cause, record in chunk.outgoing if cause in fresh])
         return len(chunk.event_ids) - len(fresh)
+
+
+def _customers_with_parked(lot: ParkingLot):
+    return lambda connection, customers: lot.on(connection).customers_with_parked(customers)
 
 
 def _customer(event: Event) -> Customer:

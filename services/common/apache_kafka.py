@@ -1,33 +1,26 @@
 """Apache Kafka as real processes: its jars from Maven Central, KRaft mode, one or three nodes.
 
 Used by the test fixtures, the benchmarks and `portal-autopay dev --broker apache-kafka`. The
-jars are copied once (`mvn dependency:copy-dependencies` on `infra/apache-kafka/pom.xml`) into
-`~/.cache/portal-autopay/apache-kafka-<version>/`; nothing is committed. Each node plays both
-roles (broker and controller) on loopback ports; three nodes replicate every topic three times
-with `min.insync.replicas=2`, as a production cluster would.
+jars come from the cache `kafka_jars` fills. Each node plays both roles (broker and
+controller) on loopback ports; three nodes replicate every topic three times with
+`min.insync.replicas=2`, as a production cluster would.
 """
 
 import asyncio
 import base64
-import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import uuid
-import xml.etree.ElementTree as ElementTree
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.backoff import Backoff
 from services.common.embedded import free_port, stop_process, wait_for_port
-
-POM = Path(__file__).resolve().parents[2] / "infra" / "apache-kafka" / "pom.xml"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "portal-autopay"
-HEAP = "-Xmx768m"
+from services.common.kafka_jars import java_command
 
 # Kafka's own logs go to the node's log file, at INFO for the server's life cycle.
 LOG4J2 = """\
@@ -41,62 +34,6 @@ rootLogger.appenderRef.out.ref = OUT
 logger.server.name = kafka.server
 logger.server.level = INFO
 """
-
-
-def version() -> str:
-    """The Apache Kafka version the project runs (the pom's `kafka.version`)."""
-    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    found = ElementTree.parse(POM).find("m:properties/m:kafka.version", namespace)
-    assert found is not None and found.text, f"{POM} names no kafka.version"
-    return found.text
-
-
-def can_run() -> bool:
-    """Java is here, and Maven too unless the jars are cached already."""
-    return shutil.which("java") is not None and (
-        _jars_dir().is_dir() or shutil.which("mvn") is not None
-    )
-
-
-def jars() -> Path:
-    """The folder of the broker's and tools' jars, copied from Maven Central on first use."""
-    target = _jars_dir()
-    if target.is_dir():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    # Copied beside the target and renamed: a concurrent copy or an interrupted one never
-    # leaves a half-filled cache behind.
-    with tempfile.TemporaryDirectory(dir=CACHE) as staging:
-        subprocess.run(
-            [
-                "mvn",
-                "--batch-mode",
-                "--quiet",
-                "-Dstyle.color=never",
-                "--file",
-                str(POM),
-                "dependency:copy-dependencies",
-                "-DincludeScope=runtime",
-                f"-DoutputDirectory={staging}/jars",
-            ],
-            check=True,
-            cwd=staging,
-        )
-        try:
-            os.rename(Path(staging) / "jars", target)
-        except OSError:
-            if not target.is_dir():
-                raise
-    return target
-
-
-def _jars_dir() -> Path:
-    return CACHE / f"apache-kafka-{version()}"
-
-
-def java_command(main_class: str, *args: str, jvm_options: tuple[str, ...] = ()) -> list[str]:
-    """Run one of Kafka's classes (broker, storage tool, console tools) from the cached jars."""
-    return ["java", HEAP, *jvm_options, "-cp", f"{jars()}/*", main_class, *args]
 
 
 @dataclass
@@ -227,6 +164,8 @@ class Cluster:
 
     async def _registered(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        # Short delays: a node starting is a matter of seconds, and tests wait for it.
+        delays = Backoff(first=0.1, longest=0.5).delays()
         while True:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
             try:
@@ -241,7 +180,7 @@ class Cluster:
                 await admin.close()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{count} Apache Kafka nodes not serving after {timeout}s")
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(next(delays))
 
     def _prepare(self, node: Node, cluster_id: str) -> None:
         node.folder.mkdir(parents=True, exist_ok=True)

@@ -17,24 +17,19 @@ Log lines and dead letters describe failures without the values involved (`descr
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Generic
 
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from services.common import db, metrics
+from services.common.backoff import Backoff
 from services.common.envelope import CloudEvent, D, InvalidEvent, decode
 from services.common.kafka import DeadLetters
 from services.common.logs import describe_failure
 
 log = logging.getLogger(__name__)
-
-
-class RetryLater(Exception):
-    """Raised by a handler when the same work, retried later, can succeed."""
 
 
 class DeadLetterRefused(Exception):
@@ -43,7 +38,7 @@ class DeadLetterRefused(Exception):
 
 def is_transient(error: BaseException) -> bool:
     """Whether the same work, retried later, can succeed."""
-    broker_unavailable = (KafkaConnectionError, KafkaTimeoutError, RetryLater)
+    broker_unavailable = (KafkaConnectionError, KafkaTimeoutError)
     return isinstance(error, broker_unavailable) or db.is_transient(error)
 
 
@@ -54,20 +49,6 @@ BatchHandler = Callable[[Sequence[CloudEvent[D]]], Awaitable[int | None]]
 def _count_handled(topic: str, count: int, duplicates: int | None) -> None:
     metrics.consumed(topic, "duplicate", duplicates or 0)
     metrics.consumed(topic, "processed", count - (duplicates or 0))
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    first: float = 0.1
-    factor: float = 2.0
-    longest: float = 5.0
-
-    def delays(self):
-        delay = self.first
-        while True:
-            # Jittered, so that instances hit by the same outage do not all retry at once.
-            yield delay * random.uniform(0.5, 1.0)
-            delay = min(delay * self.factor, self.longest)
 
 
 class BatchConsumer(Generic[D]):

@@ -33,10 +33,6 @@ class Outage:
         self._down_since: float | None = None
         self._last_said = 0.0
 
-    @property
-    def down(self) -> bool:
-        return self._down_since is not None
-
     def failed(self, error: BaseException) -> None:
         now = self._clock()
         if self._down_since is None:

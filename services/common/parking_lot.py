@@ -1,25 +1,21 @@
-"""Parked events in PostgreSQL (table `<schema>.parked_events`), and the loop that frees them.
+"""Parked events: what a unit of work may do with them (`ParkedEvents`), and that protocol
+over PostgreSQL (table `<schema>.parked_events`).
 
 Each service creates the table in its schema (its `NNNN_parked_events.sql` migration) and
 says, as SQL over the parked row `p`, when the version a row waits for has arrived in its own
 projection.
 """
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Generic
+from typing import Generic, Protocol
 
 import asyncpg
 
 from services.common.db import advisory_lock_key, as_json
 from services.common.envelope import STRUCTURED_CONTENT_TYPE, CloudEvent, D, decode, to_json
 from services.common.parking import Customer, releasable
-
-log = logging.getLogger(__name__)
 
 _STRUCTURED = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 
@@ -33,19 +29,51 @@ class ToPark:
     settings_version: int | None
 
 
-class ParkingLot(Generic[D]):
-    def __init__(self, schema: str, model: type[D], *, arrived: str, wait: float) -> None:
-        """`arrived`: SQL, true when the version row `p` waits for is in the projection;
-        `wait`: how long a parked event waits for its version at most, in seconds."""
-        self._table = f"{schema}.parked_events"
-        self._model = model
-        self._arrived = arrived
-        self._wait = wait
-        self._lock_key = advisory_lock_key(f"parking:{schema}")
+class ParkedEvents(Protocol[D]):
+    """The parked events, as one unit of work sees them (its writes commit with it)."""
 
-    async def park(self, connection: asyncpg.Connection, rows: Sequence[ToPark]) -> None:
+    async def park(self, rows: Sequence[ToPark]) -> None:
         """Park `rows` in order; an event parked already stays as it is."""
-        await connection.execute(
+
+    async def customers_with_parked(self, customers: Collection[Customer]) -> set[Customer]: ...
+
+    async def claim(self, limit: int = 500) -> list[CloudEvent[D]]:
+        """The parked events that may be decided now, in arrival order: those whose version
+        arrived or whose bound passed, unless an earlier event of their customer still waits.
+        The caller removes what it decided in the same unit of work."""
+
+    async def remove(self, event_ids: Sequence[str]) -> None: ...
+
+    async def seconds_to_next_bound(self) -> float | None:
+        """Until the earliest bound of an event waiting for its version; None if none waits."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParkingLot(Generic[D]):
+    """A service's table of parked events. `arrived`: SQL, true when the version the row `p`
+    waits for is in the projection; `wait`: how long a parked event waits for its version at
+    most, in seconds."""
+
+    schema: str
+    model: type[D]
+    arrived: str
+    wait: float
+
+    def on(self, connection: asyncpg.Connection) -> "PostgresParkedEvents[D]":
+        """The parked events as seen by `connection` (in its transaction, if any)."""
+        return PostgresParkedEvents(self, connection)
+
+
+class PostgresParkedEvents(Generic[D]):
+    """`ParkedEvents` over one connection."""
+
+    def __init__(self, lot: ParkingLot[D], connection: asyncpg.Connection) -> None:
+        self._lot = lot
+        self._table = f"{lot.schema}.parked_events"
+        self._connection = connection
+
+    async def park(self, rows: Sequence[ToPark]) -> None:
+        await self._connection.execute(
             f"""
             INSERT INTO {self._table}
                 (event_id, merchant_id, customer_id, settings_version, park_until, event)
@@ -70,13 +98,11 @@ class ParkingLot(Generic[D]):
                     for arrival, row in enumerate(rows)
                 ]
             ),
-            self._wait,
+            self._lot.wait,
         )
 
-    async def customers_with_parked(
-        self, connection: asyncpg.Connection, customers: Collection[Customer]
-    ) -> set[Customer]:
-        rows = await connection.fetch(
+    async def customers_with_parked(self, customers: Collection[Customer]) -> set[Customer]:
+        rows = await self._connection.fetch(
             f"""
             SELECT DISTINCT p.merchant_id, p.customer_id FROM {self._table} p
             JOIN ROWS FROM (json_array_elements_text($1::json->0),
@@ -87,21 +113,19 @@ class ParkingLot(Generic[D]):
         )
         return {(row["merchant_id"], row["customer_id"]) for row in rows}
 
-    async def claim(self, connection: asyncpg.Connection, limit: int = 500) -> list[CloudEvent[D]]:
-        """The parked events that may be decided now, in arrival order: those whose version
-        arrived or whose bound passed, unless an earlier event of their customer still waits.
-
-        One instance claims at a time, holding an advisory lock until the caller's
-        transaction ends (a customer's events must leave in order); the others find nothing
-        meanwhile. The caller removes what it decided in that transaction."""
-        if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+    async def claim(self, limit: int = 500) -> list[CloudEvent[D]]:
+        # One instance claims at a time, holding an advisory lock until the caller's
+        # transaction ends (a customer's events must leave in order); the others find
+        # nothing meanwhile.
+        lock_key = advisory_lock_key(f"parking:{self._lot.schema}")
+        if not await self._connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key):
             return []
-        rows = await connection.fetch(
+        rows = await self._connection.fetch(
             f"""
             WITH queue AS (
                 SELECT p.position, p.merchant_id, p.customer_id, p.event::text AS event,
                        (p.settings_version IS NULL OR p.park_until <= now()
-                        OR {self._arrived}) AS ready,
+                        OR {self._lot.arrived}) AS ready,
                        row_number() OVER (PARTITION BY p.merchant_id, p.customer_id
                                           ORDER BY p.position) AS place
                 FROM {self._table} p
@@ -119,58 +143,17 @@ class ParkingLot(Generic[D]):
             queue = list(queue)
             leaving.extend(queue[: releasable([row["ready"] for row in queue])])
         leaving.sort(key=lambda row: row["position"])
-        return [decode(_STRUCTURED, row["event"].encode(), self._model) for row in leaving]
+        return [decode(_STRUCTURED, row["event"].encode(), self._lot.model) for row in leaving]
 
-    async def remove(self, connection: asyncpg.Connection, event_ids: Sequence[str]) -> None:
-        await connection.execute(
+    async def remove(self, event_ids: Sequence[str]) -> None:
+        await self._connection.execute(
             f"DELETE FROM {self._table} WHERE event_id IN"
             " (SELECT json_array_elements_text($1::json))",
             as_json(event_ids),
         )
 
-    async def seconds_to_next_bound(self, connection: asyncpg.Connection) -> float | None:
-        return await connection.fetchval(
+    async def seconds_to_next_bound(self) -> float | None:
+        return await self._connection.fetchval(
             f"SELECT extract(epoch FROM min(park_until) - now())::float8 FROM {self._table}"
             " WHERE settings_version IS NOT NULL"
         )
-
-
-class Releaser:
-    """Runs `release` (decide what may leave the lot; True when something did) when woken —
-    a settings version arrived, an event was parked — when the next bound passes, and at
-    least every `poll_interval` seconds (another instance may have recorded the version)."""
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        lot: ParkingLot,
-        release: Callable[[], Awaitable[bool]],
-        *,
-        poll_interval: float = 1.0,
-    ) -> None:
-        self._pool = pool
-        self._lot = lot
-        self._release = release
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            timeout = self._poll_interval
-            try:
-                while await self._release():
-                    pass
-                async with self._pool.acquire() as connection:
-                    next_bound = await self._lot.seconds_to_next_bound(connection)
-                if next_bound is not None:
-                    timeout = min(max(next_bound, 0.01), timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("deciding parked events failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)

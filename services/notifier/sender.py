@@ -11,14 +11,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import parseaddr
 
 import asyncpg
 
-from services.common import outage
-from services.common.db import TRANSIENT_DB_ERRORS
+from services.common.wakeups import Listen, WakeUpLoop
 from services.notifier import email_queue, repository
 from services.notifier.domain import EmailFacts, RetryPolicy, Template, message_id
 from services.notifier.email_log import log_attempt
@@ -51,8 +49,12 @@ class Sender:
         self._retry = retry or RetryPolicy()
         self._batch_size = batch_size
         self._in_flight = asyncio.Semaphore(in_flight)
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
+        self._loop = WakeUpLoop(
+            "email sender",
+            listen=Listen(pool, repository.EMAILS_CHANNEL, on_connect=self._take_key),
+            poll_interval=poll_interval,
+        )
+        self._key = 0
         self._stopping = False
         self._stopped = asyncio.Event()
         self._unrecorded: list[Outcome] = []
@@ -60,24 +62,14 @@ class Sender:
 
     async def send_due(self) -> int:
         """Send one batch of due emails; return how many were attempted."""
-        async with self._session() as (_, key):
-            return await self._send_batch(key)
+        async with self._pool.acquire() as connection:
+            await self._take_key(connection)
+            return await self._send_batch(self._key)
 
     async def run(self) -> None:
         """Send until `stop`: woken by NOTIFY when emails are queued, else by a poll."""
         try:
-            while not self._stopping:
-                try:
-                    async with self._session() as (listener, key):
-                        while not self._stopping and not listener.is_closed():
-                            self._wake.clear()
-                            if await self._send_batch(key) < self._batch_size:
-                                await self._idle()
-                            outage.of("postgres").succeeded()
-                except Exception as error:
-                    if not outage.report(error):
-                        log.exception("email sender failed; retrying")
-                    await self._idle()
+            await self._loop.run(self._send_next_batch)
         finally:
             self._stopped.set()
 
@@ -88,7 +80,7 @@ class Sender:
         but that was not recorded goes again after a restart, with its Message-ID.
         """
         self._stopping = True
-        self._wake.set()
+        self._loop.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopped.wait(), grace)
 
@@ -116,29 +108,16 @@ class Sender:
             outcomes, self._unrecorded = self._unrecorded, []
             await email_queue.record_outcomes(self._pool, outcomes)
 
-    async def _idle(self) -> None:
+    async def _send_next_batch(self) -> float | None:
         # Retries fall due without a NOTIFY: the poll finds them (at most poll_interval late).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+        return 0 if await self._send_batch(self._key) == self._batch_size else None
 
-    @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[tuple[asyncpg.Connection, int]]:
-        """A connection holding a fresh sender key (its claims live as long as it does) and
-        listening for queued emails."""
-        connection = await self._pool.acquire()
-        try:
+    async def _take_key(self, connection: asyncpg.Connection) -> None:
+        """A fresh sender key, held by `connection`: its claims live as long as it does."""
+        key = secrets.randbelow(2**31 - 1) + 1
+        while not await email_queue.hold_sender_key(connection, key):
             key = secrets.randbelow(2**31 - 1) + 1
-            while not await email_queue.hold_sender_key(connection, key):
-                key = secrets.randbelow(2**31 - 1) + 1
-            await connection.add_listener(repository.EMAILS_CHANNEL, self._on_notify)
-            yield connection, key
-        finally:
-            with contextlib.suppress(*TRANSIENT_DB_ERRORS):
-                await connection.remove_listener(repository.EMAILS_CHANNEL, self._on_notify)
-            await self._pool.release(connection)  # the reset ends the advisory lock
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
+        self._key = key  # the connection's reset, when the pool takes it back, frees it
 
     async def _send(self, email: QueuedEmail) -> Outcome:
         try:

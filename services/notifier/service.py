@@ -9,7 +9,8 @@ import asyncpg
 from services.common.contract import AutopayChoiceRecorded, PortalSettingsChanged
 from services.common.envelope import CloudEvent
 from services.common.parking import to_park
-from services.common.parking_lot import ParkingLot, Releaser, ToPark
+from services.common.parking_lot import ParkingLot, ToPark
+from services.common.releaser import Releaser
 from services.notifier import email_queue, repository
 from services.notifier.domain import (
     Outcome,
@@ -60,7 +61,7 @@ class ChoiceRecorder:
             arrived=repository.RECIPIENTS_ARRIVED,
             wait=settings_wait,
         )
-        self.releaser = Releaser(pool, self._parking, self.release_parked)
+        self.releaser = Releaser(self)
 
     async def __call__(self, events: Sequence[CloudEvent[AutopayChoiceRecorded]]) -> None:
         unique = list({event.id: event for event in events}.values())
@@ -71,7 +72,7 @@ class ChoiceRecorder:
             now, later = await self._sort_out(connection, new, known)
             await self._record(connection, now, known)
             if later:
-                await self._parking.park(connection, later)
+                await self._parking.on(connection).park(later)
         if later:
             self.releaser.wake()  # one parked behind a choice that just left may go too
 
@@ -85,7 +86,7 @@ class ChoiceRecorder:
         or behind a parked choice of their customer."""
         customers = [(e.data.merchant_id, e.data.customer_id) for e in events]
         waiting = [self._waits(e, known) for e in events]
-        parked = await self._parking.customers_with_parked(connection, set(customers))
+        parked = await self._parking.on(connection).customers_with_parked(set(customers))
         parks = to_park(zip(customers, waiting, strict=True), parked)
         now, later = [], []
         for event, customer, waits, park in zip(events, customers, waiting, parks, strict=True):
@@ -103,7 +104,7 @@ class ChoiceRecorder:
     async def release_parked(self) -> bool:
         """Decide the parked choices that may go (in one transaction); False when none may."""
         async with self._pool.acquire() as connection, connection.transaction():
-            events = await self._parking.claim(connection)
+            events = await self._parking.on(connection).claim()
             if not events:
                 return False
             known = await repository.recipients_of(connection, {e.data.merchant_id for e in events})
@@ -114,9 +115,13 @@ class ChoiceRecorder:
                     ", ".join(behind),
                     self._settings_wait,
                 )
-            await self._parking.remove(connection, [e.id for e in events])
+            await self._parking.on(connection).remove([e.id for e in events])
             await self._record(connection, events, known)
         return True
+
+    async def seconds_to_next_bound(self) -> float | None:
+        async with self._pool.acquire() as connection:
+            return await self._parking.on(connection).seconds_to_next_bound()
 
     def _waits(
         self, event: CloudEvent[AutopayChoiceRecorded], known: dict[str, Recipients]

@@ -6,10 +6,13 @@ import re
 from aiokafka import ConsumerRecord
 
 from services.common.contract import (
+    AutopayChangeRejected,
+    AutopayChangeRequested,
     AutopayChoiceRecorded,
     ContractModel,
     PaymentMethod,
     PaymentMethodAdded,
+    PaymentMethodRemoved,
     PortalSettingsChanged,
 )
 from services.common.envelope import InvalidEvent, decode
@@ -74,7 +77,10 @@ def main_fields(data: ContractModel) -> dict[str, object]:
                 "box_default_checked": data.box_default_checked,
                 "settings_version": data.settings_version,
                 "caused_by": data.caused_by,
+                "trigger": data.trigger,
             }
+        case AutopayChangeRequested() | PaymentMethodRemoved() | AutopayChangeRejected():
+            return data.model_dump()  # a few flat fields: all of them
     raise TypeError(f"no summary for {type(data).__name__}")
 
 

@@ -1,4 +1,4 @@
-"""`events publish`: a PaymentMethodAdded as the platform's payment services would send it."""
+"""`events publish`: an event as the platform's services or the customer portal would send it."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.common import kafka, outbox
 from services.common.config import Config
-from services.common.contract import PaymentMethodAdded, record_key
+from services.common.contract import ContractModel, record_key
 from services.common.envelope import new_event
 
 SOURCE = "/portal-autopay/operators"
@@ -23,7 +23,7 @@ class Published:
     offset: int
 
 
-async def publish(config: Config, data: PaymentMethodAdded) -> Published:
+async def publish(config: Config, data: ContractModel) -> Published:
     """Publish `data` in binary mode on its contract topic and key, as the services do."""
     event = new_event(data, source=SOURCE, subject=record_key(data))
     [record] = outbox.encode([event])

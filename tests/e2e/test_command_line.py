@@ -11,7 +11,7 @@ import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common import apache_kafka
+from services.common import kafka_jars
 from services.common.config import DEFAULT_HTTP_PORTS
 from services.common.contract import ALL_TOPICS
 from services.common.embedded import port_open
@@ -59,7 +59,7 @@ async def test_topics_create_is_idempotent_and_makes_every_contract_topic(config
         "embedded",
         pytest.param(
             "apache-kafka",
-            marks=pytest.mark.skipif(not apache_kafka.can_run(), reason="needs java and mvn"),
+            marks=pytest.mark.skipif(not kafka_jars.can_run(), reason="needs java and mvn"),
         ),
     ],
 )

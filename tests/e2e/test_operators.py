@@ -12,9 +12,13 @@ from services.common.config import Config
 from services.common.contract import (
     AUTOPAY_CHOICE_RECORDED_TOPIC,
     AUTOPAY_DLQ_TOPIC,
+    CHANGE_REQUESTED_TOPIC,
     PAYMENT_METHOD_ADDED_TOPIC,
+    PAYMENT_METHOD_REMOVED_TOPIC,
+    AutopayChangeRequested,
     PaymentMethod,
     PaymentMethodAdded,
+    PaymentMethodRemoved,
 )
 from services.common.embedded import free_port
 from services.common.envelope import decode, encode_binary
@@ -106,6 +110,47 @@ async def test_a_payment_method_published_by_an_operator_is_a_valid_event_that_a
         "customer",
         1,
     )
+
+
+async def test_an_operator_publishes_a_customers_change_and_a_removal_that_tail_shows(config):
+    code, _, err = await portal_autopay(
+        config,
+        *("events", "publish", "change-requested", "--merchant", MERCHANT),
+        *("--customer", "cus_ada", "--payment-method", "pm_7", "--auto-process", "false"),
+        *("--settings-version", "2", "--requested-by", "ada@customer.example"),
+    )
+    assert code == 0, err
+    code, _, err = await portal_autopay(
+        config,
+        *("events", "publish", "payment-method-removed", "--merchant", MERCHANT),
+        *("--customer", "cus_ada", "--payment-method", "pm_7"),
+    )
+    assert code == 0, err
+
+    async with TopicReader(config, CHANGE_REQUESTED_TOPIC) as requests:
+        [request] = await requests.wait_for(1)
+    async with TopicReader(config, PAYMENT_METHOD_REMOVED_TOPIC) as removals:
+        [removal] = await removals.wait_for(1)
+    assert request.key.decode() == removal.key.decode() == f"{MERCHANT}:cus_ada"
+    assert decode(request.headers, request.value, AutopayChangeRequested).data == (
+        AutopayChangeRequested(
+            merchant_id=MERCHANT,
+            customer_id="cus_ada",
+            payment_method_id="pm_7",
+            auto_process=False,
+            portal_settings_version=2,
+            requested_by="ada@customer.example",
+        )
+    )
+    assert decode(removal.headers, removal.value, PaymentMethodRemoved).data.channel == (
+        "customer_portal"
+    )
+    code, out, err = await portal_autopay(
+        config, "events", "tail", CHANGE_REQUESTED_TOPIC, "--from-beginning", "--max", "1"
+    )
+    assert code == 0, err
+    assert "AutopayChangeRequested" in out
+    assert "payment_method_id=pm_7 auto_process=false" in out
 
 
 async def test_tail_prints_one_line_per_event_and_invalid_records_with_their_reason(

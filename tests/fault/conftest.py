@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.common import apache_kafka, embedded
+from services.common import apache_kafka, embedded, kafka_jars
 from services.common.config import Config
 from services.common.contract import PAYMENT_METHOD_ADDED_TOPIC
 from services.common.kafka import create_topics
@@ -36,7 +36,7 @@ def records() -> list[Record]:
 @pytest.fixture(scope="module")
 def three_nodes() -> Iterator[apache_kafka.Cluster]:
     """Three Apache Kafka nodes (replication factor 3, min.insync.replicas 2), for a module."""
-    if not apache_kafka.can_run():
+    if not kafka_jars.can_run():
         pytest.skip("a three-node cluster needs Java and Apache Kafka's jars")
     with apache_kafka_cluster(nodes=3) as cluster:
         yield cluster

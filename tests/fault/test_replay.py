@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.autopay.subscribers import payment_methods_group, settings_group
-from services.common import apache_kafka
+from services.common import kafka_jars
 from services.common.config import Config
 from services.notifier import subscribers as notifier
 from tests.fault.harness import System, running
@@ -16,7 +16,7 @@ from tests.support import eventually
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not apache_kafka.can_run(), reason="Kafka's tools need Java and jars"),
+    pytest.mark.skipif(not kafka_jars.can_run(), reason="Kafka's tools need Java and jars"),
 ]
 
 RESET_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
@@ -50,7 +50,7 @@ def _groups(config: Config) -> list[str]:
 def _reset_to_earliest(config: Config, groups: list[str]) -> None:
     """`kafka-consumer-groups --reset-offsets --to-earliest --all-topics --execute`."""
     selection = [argument for group in groups for argument in ("--group", group)]
-    command = apache_kafka.java_command(
+    command = kafka_jars.java_command(
         RESET_TOOL,
         "--bootstrap-server",
         config.kafka_bootstrap_servers,

@@ -2,9 +2,9 @@
 
 import pytest
 
-from services.common import apache_kafka
+from services.common import apache_kafka, kafka_jars
 
-pytestmark = pytest.mark.skipif(not apache_kafka.can_run(), reason="needs java (and mvn)")
+pytestmark = pytest.mark.skipif(not kafka_jars.can_run(), reason="needs java (and mvn)")
 
 
 def test_a_cluster_id_that_starts_with_a_dash_still_formats_the_storage(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
-from services.common import apache_kafka
+from services.common import apache_kafka, kafka_jars
 from services.common.contract import (
     AUTOPAY_CHOICE_RECORDED_TOPIC,
     SETTINGS_CHANGED_TOPIC,
@@ -23,7 +23,7 @@ from tests.auth import bearer
 from tests.integration.autopay.events import autopay_in_process, payment_method_added
 from tests.support import ServiceProcess, TopicReader, publish, service_environment
 
-pytestmark = pytest.mark.skipif(not apache_kafka.can_run(), reason="needs java and mvn")
+pytestmark = pytest.mark.skipif(not kafka_jars.can_run(), reason="needs java and mvn")
 
 USER, PASSWORD = "alice", "alice-Scram-Secret-1"
 SETTINGS_URL = "/v1/merchants/shop-42/portal-settings"

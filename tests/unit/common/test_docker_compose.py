@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from services.common import apache_kafka
+from services.common import kafka_jars
 from services.common.config import Config
 
 ROOT = Path(__file__).parents[3]
@@ -47,7 +47,7 @@ def test_apache_kafka_gets_idempotent_producers_and_its_own_topics():
 
 def test_compose_runs_the_apache_kafka_version_of_the_tests():
     image = compose()["services"]["kafka"]["image"]
-    assert image == f"apache/kafka:{apache_kafka.version()}"
+    assert image == f"apache/kafka:{kafka_jars.version()}"
 
 
 def test_readiness_is_checked_over_the_network_and_kafka_keeps_its_data():
