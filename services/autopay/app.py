@@ -17,8 +17,8 @@ from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
 from services.common.http import health_router
-from services.common.parking_lot import Releaser
 from services.common.problems import known_query_only
+from services.common.releaser import Releaser
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
 
@@ -49,7 +49,7 @@ def create_app(config: Config) -> FastAPI:
             )
             app.state.changes = changes
             # Waiting requests go when their payment method is decided (polled) or at the bound.
-            changes_releaser = Releaser(infra.pool, waiting.lot, changes.release_waiting)
+            changes_releaser = Releaser(changes)
             broker = consumer_broker(config)
             consumers = subscribers.register(broker, service, infra.producer, config)
             consumers |= subscribers.register_customer_changes(

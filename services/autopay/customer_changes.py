@@ -70,6 +70,9 @@ class ChangesStore(Protocol):
     ) -> list[HistoryEntry]:
         """Up to `limit` changes older than position `before` (all when None), newest first."""
 
+    async def seconds_to_next_bound(self) -> float | None:
+        """Until the earliest bound of a waiting request; None when none waits."""
+
 
 class CustomerChanges:
     def __init__(
@@ -101,8 +104,11 @@ class CustomerChanges:
         """Every change of one payment profile, newest first, a page at a time."""
         return await self._store.history(key, before=before, limit=limit)
 
-    async def release_waiting(self) -> bool:
-        """Decide the parked requests that may go; False when none may."""
+    async def seconds_to_next_bound(self) -> float | None:
+        return await self._store.seconds_to_next_bound()
+
+    async def release_parked(self) -> bool:
+        """Decide the parked requests that may go; False when none may (a `Releasable`)."""
         async with self._store.transaction() as work:
             events = await work.claim_waiting()
             if not events:

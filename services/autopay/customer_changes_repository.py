@@ -35,6 +35,10 @@ class PostgresChanges:
         async with self._pool.acquire() as connection, connection.transaction():
             yield _UnitOfWork(connection, self._waiting)
 
+    async def seconds_to_next_bound(self) -> float | None:
+        async with self._pool.acquire() as connection:
+            return await self._waiting.seconds_to_next_bound(connection)
+
     async def history(
         self, key: ProfileKey, *, before: int | None, limit: int
     ) -> list[HistoryEntry]:

@@ -34,7 +34,7 @@ class WaitingRequests:
     async def customers(
         self, connection: asyncpg.Connection, customers: Collection[Customer]
     ) -> set[Customer]:
-        return await self.lot.customers_with_parked(connection, customers)
+        return await self.lot.on(connection).customers_with_parked(customers)
 
     async def park(
         self, connection: asyncpg.Connection, requests: Sequence[tuple[Request, bool]]
@@ -49,11 +49,15 @@ class WaitingRequests:
             for event, waits in requests
         ]
         if rows:
-            await self.lot.park(connection, rows)
+            await self.lot.on(connection).park(rows)
 
     async def take(self, connection: asyncpg.Connection) -> list[Request]:
         """Claim the requests that may go and take them out, in the caller's transaction."""
-        events = await self.lot.claim(connection)
+        parked = self.lot.on(connection)
+        events = await parked.claim()
         if events:
-            await self.lot.remove(connection, [event.id for event in events])
+            await parked.remove([event.id for event in events])
         return events
+
+    async def seconds_to_next_bound(self, connection: asyncpg.Connection) -> float | None:
+        return await self.lot.on(connection).seconds_to_next_bound()

@@ -84,9 +84,9 @@ async def test_a_waiting_request_is_applied_once_its_payment_method_arrives(pool
     changes = await _changes(pool)
     added = payment_method_added("m", "c", "pm_1", box=True, version=1)
     await changes.record_requests([request(False)])  # later than `added`, arrived first
-    assert await changes.release_waiting() is False
+    assert await changes.release_parked() is False
     await _decide(pool, added)
-    assert await changes.release_waiting() is True
+    assert await changes.release_parked() is True
     assert [h["auto_process"] for h in await _history(pool)] == [True, False]
 
 
@@ -94,7 +94,7 @@ async def test_a_request_past_its_bound_is_rejected_as_unknown(pool):
     changes = await _changes(pool, wait=0.01)
     await changes.record_requests([request(False)])
     deadline = datetime.now(UTC) + timedelta(seconds=5)
-    while not await changes.release_waiting():
+    while not await changes.release_parked():
         assert datetime.now(UTC) < deadline, "the request never left the parking lot"
     assert await _outbox_types(pool) == ["AutopayChangeRejected"]
 

@@ -53,6 +53,10 @@ class FakeChangesStore:
         older = [(n, c) for n, c in changes if before is None or n < before]
         return [c for _, c in reversed(older)][:limit]
 
+    async def seconds_to_next_bound(self) -> float | None:
+        bounds = [(p.until - self.now).total_seconds() for p in self.parked if p.waits]
+        return min(bounds, default=None)
+
     def sent(self, kind: type) -> list:
         return [e.data for e in self.outbox if isinstance(e.data, kind)]
 

@@ -129,9 +129,9 @@ async def test_a_late_request_changes_nothing(store, changes):
 async def test_a_request_before_its_payment_method_waits_then_is_applied(store, changes):
     await changes.record_requests([request(True, version=1)])
     assert (len(store.parked), store.outbox) == (1, [])
-    assert await changes.release_waiting() is False
+    assert await changes.release_parked() is False
     store.add_profile(PM, False, T - timedelta(seconds=1))
-    assert await changes.release_waiting() is True
+    assert await changes.release_parked() is True
     assert [c.auto_process for c in store.sent(AutopayChoiceRecorded)] == [True]
     assert store.parked == []
 
@@ -141,7 +141,7 @@ async def test_a_request_whose_payment_method_never_comes_is_rejected_past_the_b
 ):
     await changes.record_requests([request(True, version=1)])
     store.now += timedelta(seconds=6)
-    assert await changes.release_waiting() is True
+    assert await changes.release_parked() is True
     assert [r.reason for r in store.sent(AutopayChangeRejected)] == ["unknown_payment_method"]
 
 
