@@ -6,9 +6,12 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 
 from services.autopay import http, subscribers
+from services.autopay.customer_changes import CustomerChanges
+from services.autopay.customer_changes_repository import PostgresChanges
 from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
 from services.autopay.store import PostgresStore
+from services.autopay.waiting_requests import WaitingRequests
 from services.common import metrics, outbox, retention
 from services.common.auth import Authenticator
 from services.common.config import Config
@@ -18,6 +21,7 @@ from services.common.guard import RequestGuard
 from services.common.http import health_router
 from services.common.problems import known_query_only
 from services.common.publishers import declare_events
+from services.common.releaser import Releaser
 from services.common.runtime import background, infrastructure
 from services.common.subscription import consumer_broker
 
@@ -41,9 +45,18 @@ def create_app(config: Config) -> FastAPI:
             store = PostgresStore(infra.pool, settings_wait=wait)
             service = AutopayService(store, publisher, settings_wait=wait)
             app.state.service = service
+            changes = CustomerChanges(
+                PostgresChanges(infra.pool, WaitingRequests(wait)), publisher.submit, wait=wait
+            )
+            app.state.changes = changes
+            # Waiting requests go when their payment method is decided (polled) or at the bound.
+            changes_releaser = Releaser(changes)
             broker = consumer_broker(config)
             declare_events(broker, config, *SENDS)
             consumers = subscribers.register(broker, service, infra.producer, config)
+            consumers |= subscribers.register_customer_changes(
+                broker, changes, infra.producer, config
+            )
             checks.update({f"consumer {group}": check for group, check in consumers.items()})
             progress = ConsumerHealth(broker)
             checks["consumers progress"] = progress.check
@@ -58,7 +71,8 @@ def create_app(config: Config) -> FastAPI:
             purge = retention.purge_periodically(
                 infra.pool, [purge_processed_events], retention=config.dedupe_retention
             )
-            async with background(relay.run(), publisher.run(), purge, service.releaser.run()):
+            tasks = (relay.run(), publisher.run(), purge, service.releaser.run())
+            async with background(*tasks, changes_releaser.run()):
                 await broker.start()
                 try:
                     yield

@@ -7,14 +7,19 @@ hold up the consumption of that very version.
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
+from services.autopay.customer_changes import CustomerChanges
 from services.autopay.service import AutopayService
 from services.common.config import Config
 from services.common.consumer import BatchConsumer
 from services.common.contract import (
     AUTOPAY_DLQ_TOPIC,
+    CHANGE_REQUESTED_TOPIC,
     PAYMENT_METHOD_ADDED_TOPIC,
+    PAYMENT_METHOD_REMOVED_TOPIC,
     SETTINGS_CHANGED_TOPIC,
+    AutopayChangeRequested,
     PaymentMethodAdded,
+    PaymentMethodRemoved,
     PortalSettingsChanged,
 )
 from services.common.http import Check
@@ -33,6 +38,14 @@ def settings_group(config: Config) -> str:
 
 def payment_methods_group(config: Config) -> str:
     return config.group("autopay")
+
+
+def change_requests_group(config: Config) -> str:
+    return config.group("autopay") + ".change-requests"
+
+
+def removals_group(config: Config) -> str:
+    return config.group("autopay") + ".removals"
 
 
 def register(
@@ -70,3 +83,40 @@ def register(
         batch_timeout_ms=config.kafka_batch_timeout_ms,
     )
     return {settings_group(config): settings, payment_methods_group(config): payment_methods}
+
+
+def register_customer_changes(
+    broker: KafkaBroker, changes: CustomerChanges, producer: AIOKafkaProducer, config: Config
+) -> dict[str, Check]:
+    """Subscribe the customer portal's change requests and the removals, each in its own
+    group: a batch of requests waiting for their payment methods never holds up removals.
+
+    Returns the readiness check of each subscription, by consumer group.
+    """
+    dead_letter_topic = config.topic(AUTOPAY_DLQ_TOPIC)
+    subscriptions = [
+        (
+            AutopayChangeRequested,
+            changes.record_requests,
+            CHANGE_REQUESTED_TOPIC,
+            change_requests_group,
+        ),
+        (
+            PaymentMethodRemoved,
+            changes.record_removals,
+            PAYMENT_METHOD_REMOVED_TOPIC,
+            removals_group,
+        ),
+    ]
+    checks = {}
+    for model, handler, topic, group in subscriptions:
+        checks[group(config)] = subscribe_batches(
+            broker,
+            BatchConsumer(model, handler, DeadLetters(producer, dead_letter_topic, group(config))),
+            topic=config.topic(topic),
+            group_id=group(config),
+            session_timeout_ms=config.kafka_session_timeout_ms,
+            fetch_max_wait_ms=SETTINGS_FETCH_MAX_WAIT_MS,
+            batch_timeout_ms=config.kafka_batch_timeout_ms,
+        )
+    return checks

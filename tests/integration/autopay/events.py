@@ -3,12 +3,16 @@
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 from aiokafka import ConsumerRecord
 
+from services.autopay import repository
 from services.autopay.app import create_app
+from services.autopay.choices import decided
+from services.common import outbox
 from services.common.config import Config
 from services.common.contract import (
     DEFAULT_NOTIFICATION,
@@ -102,3 +106,20 @@ async def autopay_in_process(config: Config) -> AsyncIterator[httpx.AsyncClient]
         ) as client,
     ):
         yield client
+
+
+ALLOWED = DEFAULT_PORTAL_SETTINGS.model_copy(update={"allow_customer_autopay_changes": True})
+
+
+async def decide_directly(pool, event):
+    """Decide one PaymentMethodAdded with the decisions' SQL, as the service does."""
+    profile, choice = decided(event, {1: ALLOWED}, datetime.now(UTC))
+    async with pool.acquire() as connection:
+        await repository.record_decisions(
+            connection, [event.id], [profile], [(event.id, outbox.encode([choice])[0])]
+        )
+
+
+async def history(pool) -> list[dict]:
+    rows = await pool.fetch("SELECT * FROM autopay.profile_history ORDER BY id")
+    return [dict(row) for row in rows]

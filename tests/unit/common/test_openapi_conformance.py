@@ -11,10 +11,12 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from services.autopay import app as autopay_app
+from services.autopay.customer_changes import CustomerChanges
 from services.common.config import Config
 from services.settings import app as settings_app
 from services.settings.service import SettingsService
 from tests.auth import SECRET, platform
+from tests.unit.autopay.fakes_changes import FakeChangesStore
 from tests.unit.common.test_authentication import OneProfile
 from tests.unit.settings.fakes import FakeStore
 
@@ -41,7 +43,12 @@ def _autopay_app():
     app = autopay_app.create_app(CONFIG)
     app.router.lifespan_context = _no_servers
     app.state.service = OneProfile()
+    app.state.changes = CustomerChanges(FakeChangesStore(), _nowhere, wait=0)
     return app
+
+
+async def _nowhere(_):
+    """Publishes nothing: the API only reads."""
 
 
 # A valid request may still meet state: If-Match naming a version that is no longer current.
