@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator, Collection, Sequence
 
 import asyncpg
 
-from services.autopay import projection
 from services.autopay.change_outcomes import (
     Details,
     HistoryEntry,
@@ -16,6 +15,7 @@ from services.autopay.change_outcomes import (
 )
 from services.autopay.changes import StoredState
 from services.autopay.domain import AppliedSettings, applicable_settings
+from services.autopay.projection import PostgresSettingsProjection
 from services.autopay.repository import SCHEMA
 from services.autopay.waiting_requests import WaitingRequests
 from services.common import outbox
@@ -63,6 +63,7 @@ class _UnitOfWork:
     def __init__(self, connection: asyncpg.Connection, waiting: WaitingRequests) -> None:
         self._connection = connection
         self._waiting = waiting
+        self._projection = PostgresSettingsProjection(connection)
         self._settings: dict[str, dict[int, PortalSettings]] = {}
 
     async def first_seen(self, event_ids: Sequence[str]) -> set[str]:
@@ -102,10 +103,10 @@ class _UnitOfWork:
     async def settings_of(self, merchant_id: str, version: int | None) -> AppliedSettings:
         known = self._settings.setdefault(merchant_id, {})
         if version and version not in known:
-            found = await projection.load_versions(self._connection, [(merchant_id, version)])
+            found = await self._projection.load_versions([(merchant_id, version)])
             known.update({v: settings for (_, v), settings in found.items()})
         if version is None or (version and version not in known):
-            latest = await projection.latest_versions(self._connection, [merchant_id])
+            latest = await self._projection.latest_versions([merchant_id])
             known.update(dict(latest.values()))
         return applicable_settings(version, known)
 

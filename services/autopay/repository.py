@@ -50,10 +50,14 @@ class PostgresDecisions:
         return {row["event_id"] for row in rows}
 
     async def source_times(self, keys: Iterable[ProfileKey]) -> dict[ProfileKey, datetime | None]:
-        """The time of the event behind each stored profile of `keys` (absent: no profile)."""
+        """The time of the event behind each stored profile of `keys` (absent: no profile).
+
+        A removed payment method's profile is final: every later event is late for it."""
         rows = await self._connection.fetch(
             f"""
-            SELECT p.merchant_id, p.customer_id, p.payment_method_id, p.source_time
+            SELECT p.merchant_id, p.customer_id, p.payment_method_id,
+                   CASE WHEN p.removed_at IS NULL THEN p.source_time ELSE 'infinity' END
+                       AS source_time
             FROM {SCHEMA}.payment_profiles p
             JOIN ROWS FROM (json_array_elements_text($1::json->0),
                             json_array_elements_text($1::json->1),
@@ -136,9 +140,11 @@ class PostgresDecisions:
                     box_ignored = excluded.box_ignored,
                     settings_fallback = excluded.settings_fallback,
                     source_time = excluded.source_time,
+                    trigger = excluded.trigger,
                     updated_at = excluded.updated_at
-                WHERE payment_profiles.source_time IS NULL OR excluded.source_time IS NULL
-                   OR excluded.source_time >= payment_profiles.source_time
+                WHERE payment_profiles.removed_at IS NULL
+                  AND (payment_profiles.source_time IS NULL OR excluded.source_time IS NULL
+                       OR excluded.source_time >= payment_profiles.source_time)
             ),
             queued AS (
                 INSERT INTO {SCHEMA}.outbox (topic, key, event_id, headers, value)
@@ -169,7 +175,7 @@ class PostgresDecisions:
             SELECT payment_method_id, auto_process, decided_by, settings_version, caused_by,
                    box_ignored, settings_fallback, updated_at
             FROM {SCHEMA}.payment_profiles
-            WHERE merchant_id = $1 AND customer_id = $2
+            WHERE merchant_id = $1 AND customer_id = $2 AND removed_at IS NULL
             ORDER BY updated_at, payment_method_id
             """,
             merchant_id,

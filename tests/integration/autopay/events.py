@@ -9,9 +9,10 @@ import asyncpg
 import httpx
 from aiokafka import ConsumerRecord
 
-from services.autopay import repository
 from services.autopay.app import create_app
 from services.autopay.choices import decided
+from services.autopay.records import Decided
+from services.autopay.repository import PostgresDecisions
 from services.common import outbox
 from services.common.config import Config
 from services.common.contract import (
@@ -115,8 +116,8 @@ async def decide_directly(pool, event):
     """Decide one PaymentMethodAdded with the decisions' SQL, as the service does."""
     profile, choice = decided(event, {1: ALLOWED}, datetime.now(UTC))
     async with pool.acquire() as connection:
-        await repository.record_decisions(
-            connection, [event.id], [profile], [(event.id, outbox.encode([choice])[0])]
+        await PostgresDecisions(connection).record(
+            Decided([event.id], [profile], [(event.id, outbox.encode([choice])[0])])
         )
 
 

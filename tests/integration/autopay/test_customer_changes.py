@@ -131,6 +131,28 @@ async def test_a_removal_ends_autopay_and_later_requests_are_rejected(config):
     assert [h["removed"] for h in history] == [True, False]
 
 
+async def test_a_removed_payment_method_stays_removed_and_is_no_longer_listed(config):
+    async with (
+        autopay_in_process(config) as http,
+        TopicReader(config, AUTOPAY_CHOICE_RECORDED_TOPIC) as choices,
+    ):
+        await publish(config, settings_changed("m", 1, **ALLOWED))
+        await publish(config, payment_method_added("m", "c6", box=True, version=1))
+        await choices.wait_for(1)
+        await publish(config, removal("c6"))
+        await choices.wait_for(2)
+        # Added again (a later ce_time), then another method: only the other one is decided.
+        await publish(config, payment_method_added("m", "c6", box=True, version=1))
+        await publish(config, payment_method_added("m", "c6", "pm_2", box=True, version=1))
+        third = data_of(await choices.wait_for(3))[2]
+        listed = (await http.get("/v1/merchants/m/customers/c6/payment-profiles")).json()
+        history = (await http.get(HISTORY.format("c6"))).json()["changes"]
+
+    assert third["payment_method"]["id"] == "pm_2"
+    assert [p["payment_method_id"] for p in listed["profiles"]] == ["pm_2"]
+    assert [h["removed"] for h in history] == [True, False]
+
+
 async def test_a_replayed_and_a_late_request_change_nothing(config):
     async with (
         autopay_in_process(config) as http,

@@ -3,9 +3,10 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from services.autopay import projection
 from services.autopay.customer_changes import CustomerChanges
 from services.autopay.customer_changes_repository import PostgresChanges
+from services.autopay.projection import PostgresSettingsProjection
+from services.autopay.records import SettingsRow
 from services.autopay.waiting_requests import WaitingRequests
 from services.common.contract import (
     DEFAULT_PORTAL_SETTINGS,
@@ -39,12 +40,11 @@ def removal(pm: str = "pm_1"):
 
 async def _changes(pool, wait: float = 5.0) -> CustomerChanges:
     async with pool.acquire() as connection:
-        await projection.record_settings(
-            connection,
+        await PostgresSettingsProjection(connection).record(
             [
-                projection.SettingsRow("m", 1, ALLOWED, "s1"),
-                projection.SettingsRow("m", 2, DEFAULT_PORTAL_SETTINGS, "s2"),
-            ],
+                SettingsRow("m", 1, ALLOWED, "s1"),
+                SettingsRow("m", 2, DEFAULT_PORTAL_SETTINGS, "s2"),
+            ]
         )
 
     async def publish(records):
