@@ -44,7 +44,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from benchmarks.brokers import Figures, Row, add_options, measure, side_by_side
 from services.autopay.domain import applicable_settings, decide
-from services.common import db, embedded
+from services.common import db, embedded, outbox
 from services.common.config import Config
 from services.common.contract import (
     AUTOPAY_CHOICE_RECORDED_TOPIC,
@@ -233,7 +233,7 @@ async def pipe(config: Config, count: int) -> float:
 async def per_event_handler(config: Config, count: int) -> float:
     """(c) A plain FastStream handler: one record, one transaction, one publish."""
     pool = await db.create_pool(config.database_url, size=4)
-    await db.migrate(pool, PLAIN_SCHEMA, MIGRATIONS)
+    await db.migrate(pool, PLAIN_SCHEMA, outbox.MIGRATIONS, MIGRATIONS)
     # No access log: it would write two lines per record to the terminal.
     broker = KafkaBroker(config.kafka_bootstrap_servers, logger=None)
     output = config.topic(PLAIN_OUTPUT_TOPIC)
@@ -317,7 +317,9 @@ async def autopay_process(config: Config, folder: Path) -> AsyncIterator[Service
         LOG_LEVEL="WARNING",
     ).start()
     try:
-        await process.wait_ready()
+        # Four consumer groups join one after the other: on the embedded broker, with the
+        # default session timeout, each takes about five seconds.
+        await process.wait_ready(timeout=90)
         yield process
     finally:
         process.stop()

@@ -3,7 +3,7 @@
 import contextlib
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from services.autopay import http, subscribers
 from services.autopay.customer_changes import CustomerChanges
@@ -13,16 +13,13 @@ from services.autopay.service import AutopayService
 from services.autopay.store import PostgresStore
 from services.autopay.waiting_requests import WaitingRequests
 from services.common import metrics, outbox, retention
-from services.common.auth import Authenticator
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.contract import AutopayChangeRejected, AutopayChoiceRecorded
-from services.common.guard import RequestGuard
-from services.common.http import health_router
-from services.common.problems import known_query_only
 from services.common.publishers import declare_events
 from services.common.releaser import Releaser
 from services.common.runtime import background, infrastructure
+from services.common.service_app import Health, service_app
 from services.common.subscription import consumer_broker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,9 +29,8 @@ SENDS = (AutopayChoiceRecorded, AutopayChangeRejected)
 
 def create_app(config: Config) -> FastAPI:
     """Raises AuthNotConfigured when the service could not check API tokens."""
-    authenticator = Authenticator(config)
-    checks = {}
-    refreshers: list[metrics.Refresh] = []
+    health = Health()
+    checks, refreshers = health.checks, health.refreshers
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -80,15 +76,11 @@ def create_app(config: Config) -> FastAPI:
                     await broker.stop()
                     await publisher.drain()
 
-    app = FastAPI(
-        title="portal-autopay autopay",
-        lifespan=lifespan,
-        dependencies=[Depends(known_query_only)],
+    return service_app(
+        config,
+        "portal-autopay autopay",
+        lifespan,
+        health,
+        http.router(),
+        http.install_error_handlers,
     )
-    app.state.authenticator = authenticator
-    app.include_router(health_router(checks))
-    app.include_router(http.router())
-    http.install_error_handlers(app)
-    app.add_middleware(RequestGuard)
-    metrics.install(app, refreshers)
-    return app

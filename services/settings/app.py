@@ -3,17 +3,14 @@
 import contextlib
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from services.common import metrics, outbox
-from services.common.auth import Authenticator
 from services.common.config import Config
 from services.common.contract import PortalSettingsChanged
-from services.common.guard import RequestGuard
-from services.common.http import health_router
-from services.common.problems import known_query_only
 from services.common.publishers import declare_events
 from services.common.runtime import background, infrastructure
+from services.common.service_app import Health, service_app
 from services.common.subscription import consumer_broker
 from services.settings import http, problems
 from services.settings.repository import SCHEMA, PostgresStore
@@ -25,9 +22,8 @@ SENDS = (PortalSettingsChanged,)
 
 def create_app(config: Config) -> FastAPI:
     """Raises AuthNotConfigured when the service could not check API tokens."""
-    authenticator = Authenticator(config)
-    checks = {}
-    refreshers: list[metrics.Refresh] = []
+    health = Health()
+    checks, refreshers = health.checks, health.refreshers
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -39,20 +35,17 @@ def create_app(config: Config) -> FastAPI:
             async with background(relay.run()):
                 yield
 
-    app = FastAPI(
-        title="portal-autopay settings",
+    app = service_app(
+        config,
+        "portal-autopay settings",
+        lifespan,
+        health,
+        http.router(),
+        problems.install_error_handlers,
         description="Merchants' customer-portal AutoPay settings, versioned. Every change "
         "is published once as PortalSettingsChanged on portal.settings.changed.",
-        lifespan=lifespan,
-        dependencies=[Depends(known_query_only)],
     )
-    app.state.authenticator = authenticator
     # Never started: it describes what the service sends; the relay sends (see publishers.py).
     app.state.broker = consumer_broker(config)
     declare_events(app.state.broker, config, *SENDS)
-    app.include_router(health_router(checks))
-    app.include_router(http.router())
-    problems.install_error_handlers(app)
-    app.add_middleware(RequestGuard)
-    metrics.install(app, refreshers)
     return app

@@ -99,8 +99,9 @@ CREATE TRIGGER choice_queued AFTER INSERT ON outbox
 -- `<schema>.parked_events`: a schema of their own keeps them apart from the payment methods
 -- waiting for their settings. Here `settings_version` is 0 for a request waiting for its
 -- payment method, null for one only queued behind its customer's earlier requests.
-CREATE SCHEMA autopay_changes;
-CREATE TABLE autopay_changes.parked_events (
+-- IF NOT EXISTS: another schema migrated from these files (the benchmark's) shares it.
+CREATE SCHEMA IF NOT EXISTS autopay_changes;
+CREATE TABLE IF NOT EXISTS autopay_changes.parked_events (
     position         bigserial   PRIMARY KEY,
     event_id         text        NOT NULL UNIQUE,
     merchant_id      text        NOT NULL,
@@ -110,5 +111,5 @@ CREATE TABLE autopay_changes.parked_events (
     event            jsonb       NOT NULL,
     parked_at        timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX parked_events_customer
+CREATE INDEX IF NOT EXISTS parked_events_customer
     ON autopay_changes.parked_events (merchant_id, customer_id, position);
