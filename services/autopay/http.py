@@ -92,7 +92,10 @@ def router() -> APIRouter:
         changes: Annotated[CustomerChanges, Depends(_changes)],
         _: Reader,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-        before: Annotated[int | None, Query(ge=1, description="Changes older than this.")] = None,
+        # History ids are PostgreSQL bigints: a larger cursor is malformed, not a server error.
+        before: Annotated[
+            int | None, Query(ge=1, le=2**63 - 1, description="Changes older than this.")
+        ] = None,
     ) -> ProfileHistory:
         """Every change of the payment profile, newest first, `limit` per page."""
         key = (merchant_id, customer_id, payment_method_id)

@@ -181,3 +181,11 @@ async def _processed(config, event_id: str) -> bool:
         return bool(await connection.fetchval(query, event_id))
     finally:
         await connection.close()
+
+
+async def test_a_history_cursor_past_the_largest_id_is_a_bad_request_not_a_server_error(config):
+    async with autopay_in_process(config) as http:
+        answer = await http.get(HISTORY.format("c9") + "?before=9223372036854775808")
+
+    assert answer.status_code == 400
+    assert answer.json()["reason"] == "invalid_before"
