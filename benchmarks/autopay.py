@@ -43,8 +43,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from benchmarks.brokers import Figures, Row, add_options, measure, side_by_side
+from services.autopay.app import MIGRATIONS
 from services.autopay.domain import applicable_settings, decide
-from services.common import db, embedded, outbox
+from services.common import db, embedded
 from services.common.config import Config
 from services.common.contract import (
     AUTOPAY_CHOICE_RECORDED_TOPIC,
@@ -73,7 +74,6 @@ MERCHANTS = 100
 PIPE_OUTPUT_TOPIC = "bench.pipe.out"
 PLAIN_OUTPUT_TOPIC = "bench.plain.out"
 PLAIN_SCHEMA = "plain"
-MIGRATIONS = Path(__file__).parents[1] / "services" / "autopay" / "migrations"
 SETTINGS = DEFAULT_PORTAL_SETTINGS.model_copy(update={"allow_customer_autopay_changes": True})
 
 
@@ -233,7 +233,7 @@ async def pipe(config: Config, count: int) -> float:
 async def per_event_handler(config: Config, count: int) -> float:
     """(c) A plain FastStream handler: one record, one transaction, one publish."""
     pool = await db.create_pool(config.database_url, size=4)
-    await db.migrate(pool, PLAIN_SCHEMA, outbox.MIGRATIONS, MIGRATIONS)
+    await db.migrate(pool, PLAIN_SCHEMA, *MIGRATIONS)
     # No access log: it would write two lines per record to the terminal.
     broker = KafkaBroker(config.kafka_bootstrap_servers, logger=None)
     output = config.topic(PLAIN_OUTPUT_TOPIC)

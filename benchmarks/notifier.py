@@ -77,7 +77,7 @@ async def _wait_for(accepted, count: int, timeout: float = 120) -> float:
 async def sender_throughput(config: Config, accepted, emails: int) -> float:
     pool = await db.create_pool(config.database_url, size=4)
     try:
-        await db.migrate(pool, notifier_app.SCHEMA, notifier_app.MIGRATIONS)
+        await db.migrate(pool, notifier_app.SCHEMA, *notifier_app.MIGRATIONS)
         merchant = f"bench_{uuid.uuid4().hex[:8]}"
         await project(pool, settings_changed(merchant, ["ops@m.example"]))
         record = recorder(pool)

@@ -12,7 +12,7 @@ from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
 from services.autopay.store import PostgresStore
 from services.autopay.waiting_requests import WaitingRequests
-from services.common import metrics, outbox, retention
+from services.common import metrics, outbox, parking_lot, retention
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.contract import AutopayChangeRejected, AutopayChoiceRecorded
@@ -22,7 +22,7 @@ from services.common.runtime import background, infrastructure
 from services.common.service_app import Health, service_app
 from services.common.subscription import consumer_broker
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = (outbox.MIGRATIONS, parking_lot.MIGRATIONS, Path(__file__).parent / "migrations")
 RELAY_MIN_AGE_SECONDS = 5.0
 SENDS = (AutopayChoiceRecorded, AutopayChangeRejected)
 
@@ -34,7 +34,7 @@ def create_app(config: Config) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
+        async with infrastructure(config, SCHEMA, *MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
             publisher = outbox.CommittedPublisher(infra.pool, SCHEMA, infra.producer, config.topic)
             wait = config.autopay_settings_wait_seconds

@@ -47,6 +47,9 @@ def decided(
         box_ignored=decision.box_ignored,
         settings_fallback=applied.fallback,
         source_time=event.time,
+        customer_name=data.customer_name,
+        payment_method=data.payment_method,
+        channel=data.channel,
     )
     choice = AutopayChoiceRecorded(
         merchant_id=data.merchant_id,

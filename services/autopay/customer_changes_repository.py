@@ -83,14 +83,11 @@ class _UnitOfWork:
         rows = await self._connection.fetch(
             f"""
             SELECT p.merchant_id, p.customer_id, p.payment_method_id, p.auto_process,
-                   p.removed_at, p.source_time, p.settings_version, d.customer_name,
-                   d.payment_method::text AS payment_method, d.channel
+                   p.removed_at, p.source_time, p.settings_version, p.customer_name,
+                   p.payment_method::text AS payment_method, p.channel
             FROM {SCHEMA}.payment_profiles p
             JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(m, c, pm)
               ON p.merchant_id = k.m AND p.customer_id = k.c AND p.payment_method_id = k.pm
-            LEFT JOIN {SCHEMA}.payment_method_details d
-              ON d.merchant_id = p.merchant_id AND d.customer_id = p.customer_id
-             AND d.payment_method_id = p.payment_method_id
             FOR UPDATE OF p
             """,
             *([key[i] for key in keys] for i in range(3)),

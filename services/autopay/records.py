@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.common.contract import PortalSettings
+from services.common.contract import PaymentMethod, PortalSettings
 from services.common.outbox import OutboxRecord
 
 ProfileKey = tuple[str, str, str]  # (merchant_id, customer_id, payment_method_id)
@@ -25,6 +25,10 @@ class ProfileRow:
     settings_fallback: bool
     # The `ce_time` of the event behind the profile: an older event changes nothing.
     source_time: datetime | None
+    # What a later AutopayChoiceRecorded (a customer's change) repeats of the added method.
+    customer_name: str
+    payment_method: PaymentMethod
+    channel: str
 
 
 @dataclass(frozen=True, slots=True)

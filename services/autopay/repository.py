@@ -124,13 +124,14 @@ class PostgresDecisions:
                 INSERT INTO {SCHEMA}.payment_profiles
                     (merchant_id, customer_id, payment_method_id, auto_process, decided_by,
                      settings_version, caused_by, box_ignored, settings_fallback, source_time,
-                     updated_at)
+                     customer_name, payment_method, channel, updated_at)
                 SELECT p.*, now()
                 FROM json_to_recordset($2::json)
                      AS p(merchant_id text, customer_id text, payment_method_id text,
                           auto_process boolean, decided_by text, settings_version integer,
                           caused_by text, box_ignored boolean, settings_fallback boolean,
-                          source_time timestamptz)
+                          source_time timestamptz, customer_name text, payment_method jsonb,
+                          channel text)
                 WHERE p.caused_by IN (SELECT event_id FROM gate)
                 ON CONFLICT (merchant_id, customer_id, payment_method_id) DO UPDATE SET
                     auto_process = excluded.auto_process,
@@ -141,6 +142,9 @@ class PostgresDecisions:
                     settings_fallback = excluded.settings_fallback,
                     source_time = excluded.source_time,
                     trigger = excluded.trigger,
+                    customer_name = excluded.customer_name,
+                    payment_method = excluded.payment_method,
+                    channel = excluded.channel,
                     updated_at = excluded.updated_at
                 WHERE payment_profiles.removed_at IS NULL
                   AND (payment_profiles.source_time IS NULL OR excluded.source_time IS NULL

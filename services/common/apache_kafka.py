@@ -1,91 +1,21 @@
 """Apache Kafka as real processes: its jars from Maven Central, KRaft mode, one or three nodes.
 
 Used by the test fixtures, the benchmarks and `portal-autopay dev --broker apache-kafka`. The
-jars come from the cache `kafka_jars` fills. Each node plays both roles (broker and
-controller) on loopback ports; three nodes replicate every topic three times with
-`min.insync.replicas=2`, as a production cluster would.
+jars come from the cache `kafka_jars` fills; `kafka_node` runs each node. Each node plays both
+roles (broker and controller) on loopback ports; three nodes replicate every topic three
+times with `min.insync.replicas=2`, as a production cluster would.
 """
 
 import asyncio
-import base64
-import signal
-import subprocess
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.backoff import Backoff
 from services.common.embedded import free_port, stop_process, wait_for_port
-from services.common.kafka_jars import java_command
-
-# Kafka's own logs go to the node's log file, at INFO for the server's life cycle.
-LOG4J2 = """\
-status = error
-appender.out.type = Console
-appender.out.name = OUT
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.out.ref = OUT
-logger.server.name = kafka.server
-logger.server.level = INFO
-"""
-
-
-@dataclass
-class Node:
-    """One KRaft node (broker and controller); its data and log stay in `folder`."""
-
-    node_id: int
-    port: int
-    controller_port: int
-    folder: Path
-    process: subprocess.Popen | None = field(default=None, repr=False)
-    # Listeners besides PLAINTEXT, by name: their ports (see Cluster's `listeners`).
-    extra_ports: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def listener_address(self, name: str) -> str:
-        return f"127.0.0.1:{self.extra_ports[name]}"
-
-    def start(self) -> None:
-        log4j = self.folder / "log4j2.properties"
-        with (self.folder / "kafka.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                java_command(
-                    "kafka.Kafka",
-                    str(self.folder / "server.properties"),
-                    jvm_options=(f"-Dlog4j2.configurationFile={log4j}",),
-                ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, timeout=30)
-
-    def kill(self) -> None:
-        """`kill -9`: no clean shutdown, as a crash."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
+from services.common.kafka_node import Node, new_cluster_id
 
 
 class Cluster:
@@ -134,9 +64,9 @@ class Cluster:
         return ",".join(node.address for node in self.nodes)
 
     def start(self, timeout: float = 90.0) -> None:
-        cluster_id = _cluster_id()
+        cluster_id = new_cluster_id()
         for node in self.nodes:
-            self._prepare(node, cluster_id)
+            node.prepare(cluster_id, self._properties(node), self._scram_users)
         for node in self.nodes:
             node.start()
         try:
@@ -182,28 +112,6 @@ class Cluster:
                 raise TimeoutError(f"{count} Apache Kafka nodes not serving after {timeout}s")
             await asyncio.sleep(next(delays))
 
-    def _prepare(self, node: Node, cluster_id: str) -> None:
-        node.folder.mkdir(parents=True, exist_ok=True)
-        properties = node.folder / "server.properties"
-        properties.write_text(self._properties(node))
-        (node.folder / "log4j2.properties").write_text(LOG4J2)
-        if (node.folder / "data" / "meta.properties").exists():
-            return  # formatted by an earlier start: keep its data
-        scram = [
-            argument
-            for mechanism, name, password in self._scram_users
-            for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
-        ]
-        subprocess.run(
-            # `--cluster-id=…` in one argument: a random id may start with "-".
-            java_command(
-                "kafka.tools.StorageTool",
-                *("format", f"--cluster-id={cluster_id}", "--config", str(properties), *scram),
-            ),
-            check=True,
-            capture_output=True,
-        )
-
     def _properties(self, node: Node) -> str:
         replicas = len(self.nodes)
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
@@ -233,15 +141,3 @@ class Cluster:
             settings["listener.security.protocol.map"] += f",{name}:{protocol}"
         settings.update(self._extra_properties)
         return "".join(f"{key}={value}\n" for key, value in settings.items())
-
-
-def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, base64url without padding (as `random-uuid`).
-
-    Never one starting with "-", which the storage tool would take for an option (Kafka's own
-    `Uuid.randomUuid` draws again too).
-    """
-    while True:
-        drawn = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not drawn.startswith("-"):
-            return drawn

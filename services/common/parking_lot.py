@@ -1,14 +1,15 @@
 """Parked events: what a unit of work may do with them (`ParkedEvents`), and that protocol
 over PostgreSQL (table `<schema>.parked_events`).
 
-Each service creates the table in its schema (its `NNNN_parked_events.sql` migration) and
-says, as SQL over the parked row `p`, when the version a row waits for has arrived in its own
+A service that parks events migrates its schema with `MIGRATIONS` (the table) and says, as
+SQL over the parked row `p`, when the version a row waits for has arrived in its own
 projection.
 """
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 from typing import Generic, Protocol
 
 import asyncpg
@@ -16,6 +17,9 @@ import asyncpg
 from services.common.db import advisory_lock_key, as_json
 from services.common.envelope import STRUCTURED_CONTENT_TYPE, CloudEvent, D, decode, to_json
 from services.common.parking import Customer, releasable
+
+# Numbered 0004, as when each service kept a copy: migrated databases know it by that name.
+MIGRATIONS = Path(__file__).parent / "migrations" / "parking_lot"
 
 _STRUCTURED = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.common import metrics, problems, retention
+from services.common import metrics, parking_lot, problems, retention
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
@@ -22,7 +22,7 @@ from services.notifier.repository import PostgresStore
 from services.notifier.sender import Sender
 
 SCHEMA = "notifier"
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = (parking_lot.MIGRATIONS, Path(__file__).parent / "migrations")
 
 
 def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> FastAPI:
@@ -33,7 +33,7 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with infrastructure(config, SCHEMA, MIGRATIONS) as infra:
+        async with infrastructure(config, SCHEMA, *MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
             mailer = make_mailer(
                 config.smtp_url,

@@ -69,7 +69,7 @@ def _on_database(action: Callable[[service.Store], Awaitable[T]]) -> T:
         config = Config()
         pool = await db.create_pool(config.database_url, size=1)
         try:
-            await db.migrate(pool, app.SCHEMA, app.MIGRATIONS)
+            await db.migrate(pool, app.SCHEMA, *app.MIGRATIONS)
             return await action(PostgresStore(pool))
         finally:
             await pool.close()

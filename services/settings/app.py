@@ -16,7 +16,7 @@ from services.settings import http, problems
 from services.settings.repository import SCHEMA, PostgresStore
 from services.settings.service import SettingsService
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = (outbox.MIGRATIONS, Path(__file__).parent / "migrations")
 SENDS = (PortalSettingsChanged,)
 
 
@@ -27,7 +27,7 @@ def create_app(config: Config) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with infrastructure(config, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as infra:
+        async with infrastructure(config, SCHEMA, *MIGRATIONS) as infra:
             checks.update(infra.readiness_checks())
             refreshers.append(metrics.backlog_refresher(infra.pool, "settings", "settings.outbox"))
             app.state.settings_service = SettingsService(PostgresStore(infra.pool))

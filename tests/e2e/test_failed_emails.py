@@ -26,7 +26,7 @@ async def test_a_refused_email_is_listed_and_once_retried_is_sent_once_with_its_
     merchant = unique("m")
     event = choice_recorded(merchant)
     mailer = SmtpMailer(SmtpSettings.from_url(smtp_server.url, timeout=5))
-    async with migrated_pool(config.database_url, app.SCHEMA, app.MIGRATIONS) as pool:
+    async with migrated_pool(config.database_url, app.SCHEMA, *app.MIGRATIONS) as pool:
         await project(pool, settings_changed(merchant, ["gone@x.example", "ok@x.example"]))
         await recorder(pool)([event])
         smtp_sender = sender(pool, mailer, mail_from=MAIL_FROM)

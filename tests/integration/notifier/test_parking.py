@@ -99,7 +99,7 @@ async def _equals(value, expected) -> bool:
 
 @pytest.fixture
 async def pool(database_url):
-    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
+    async with migrated_pool(database_url, app.SCHEMA, *app.MIGRATIONS) as pool:
         yield pool
 
 

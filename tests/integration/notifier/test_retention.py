@@ -13,7 +13,7 @@ async def test_choices_older_than_the_window_are_purged_and_a_replay_within_it_s
     merchant = unique("m")
     recent, old, old_and_pending = (choice_recorded(merchant) for _ in range(3))
     await publish(config, settings_changed(merchant, ["a@x.example"]), recent, old)
-    async with migrated_pool(config.database_url, app.SCHEMA, app.MIGRATIONS) as pool:
+    async with migrated_pool(config.database_url, app.SCHEMA, *app.MIGRATIONS) as pool:
         async with running_notifier(config):
             await wait_for_emails(smtp_server, 2)
             await eventually(lambda: _all_sent(pool), timeout=10)

@@ -19,12 +19,12 @@ from tests.integration.notifier.helpers import (
     unique,
 )
 from tests.support import migrated_pool
-from tests.unit.notifier.fakes import FakeMailer
+from tests.unit.notifier.fake_mailer import FakeMailer
 
 
 @pytest.fixture
 async def pool(database_url):
-    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
+    async with migrated_pool(database_url, app.SCHEMA, *app.MIGRATIONS) as pool:
         yield pool
 
 

@@ -24,7 +24,7 @@ MAIL_FROM = "Portal AutoPay <no-reply@portal.example>"
 
 @pytest.fixture
 async def pool(database_url):
-    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
+    async with migrated_pool(database_url, app.SCHEMA, *app.MIGRATIONS) as pool:
         yield pool
 
 

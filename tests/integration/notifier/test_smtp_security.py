@@ -35,7 +35,7 @@ CA = trustme.CA()
 
 @pytest.fixture
 async def pool(database_url):
-    async with migrated_pool(database_url, app.SCHEMA, app.MIGRATIONS) as pool:
+    async with migrated_pool(database_url, app.SCHEMA, *app.MIGRATIONS) as pool:
         yield pool
 
 

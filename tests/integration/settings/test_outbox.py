@@ -37,7 +37,7 @@ class CrashAfterPublishing:
 
 @pytest.fixture
 async def pool(config):
-    async with migrated_pool(config.database_url, SCHEMA, outbox.MIGRATIONS, MIGRATIONS) as pool:
+    async with migrated_pool(config.database_url, SCHEMA, *MIGRATIONS) as pool:
         yield pool
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from tests.unit.notifier.fakes import FakeMailer, FakeStore
+from tests.unit.notifier.fake_mailer import FakeMailer
+from tests.unit.notifier.fakes import FakeStore
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from services.notifier.delivery import EmailDelivery
 from services.notifier.recorder import ChoiceRecorder
 from services.notifier.service import project_settings
 from tests.integration.notifier.helpers import choice_recorded, settings_changed
-from tests.unit.notifier.fakes import FakeMailer, FakeStore
+from tests.unit.notifier.fake_mailer import FakeMailer
+from tests.unit.notifier.fakes import FakeStore
 
 SENDER = 7
 

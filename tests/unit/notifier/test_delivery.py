@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from services.notifier.domain import message_id
 from tests.support import eventually
-from tests.unit.notifier.fakes import FakeMailer
+from tests.unit.notifier.fake_mailer import FakeMailer
 from tests.unit.notifier.sending import SENDER, delivery, queue, states, wait_of
 
 

@@ -9,7 +9,8 @@ from services.notifier.service import (
     retry_failed,
 )
 from tests.integration.notifier.helpers import settings_changed
-from tests.unit.notifier.fakes import FakeMailer, FakeStore
+from tests.unit.notifier.fake_mailer import FakeMailer
+from tests.unit.notifier.fakes import FakeStore
 from tests.unit.notifier.sending import SENDER, delivery, queue
 
 
