@@ -1,9 +1,12 @@
 """The FastAPI application of a service with an API, built alike for each: the same request
-guard, health and metrics routes, errors as JSON, API tokens checked."""
+guard, health and metrics routes, errors as JSON, API tokens checked, and a lifespan that
+opens the service's infrastructure before the service's own part runs."""
 
+import contextlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
 
@@ -13,6 +16,7 @@ from services.common.config import Config
 from services.common.guard import RequestGuard
 from services.common.http import Check, health_router
 from services.common.problems import known_query_only
+from services.common.runtime import Infrastructure, infrastructure
 
 
 @dataclass
@@ -23,19 +27,34 @@ class Health:
     refreshers: list[metrics.Refresh] = field(default_factory=list)
 
 
+# The service's part of the lifespan: it builds its use-cases and workers on the open
+# infrastructure, fills `Health`, and runs them until the context exits.
+Serve = Callable[[FastAPI, Infrastructure, Health], AbstractAsyncContextManager[None]]
+
+
 def service_app(
     config: Config,
     title: str,
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
-    health: Health,
+    *,
+    schema: str,
+    migrations: tuple[Path, ...],
+    serve: Serve,
     routes: APIRouter,
     install_error_handlers: Callable[[FastAPI], None],
-    *,
     description: str = "",
 ) -> FastAPI:
     """Raises AuthNotConfigured when the service could not check API tokens: at start-up,
     not at its first request."""
     authenticator = Authenticator(config)
+    health = Health()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with infrastructure(config, schema, *migrations) as infra:
+            health.checks.update(infra.readiness_checks())
+            async with serve(app, infra, health):
+                yield
+
     app = FastAPI(
         title=title,
         description=description,

@@ -9,7 +9,7 @@ from services.common import metrics, outbox
 from services.common.config import Config
 from services.common.contract import PortalSettingsChanged
 from services.common.publishers import declare_events
-from services.common.runtime import background, infrastructure
+from services.common.runtime import Infrastructure, background
 from services.common.service_app import Health, service_app
 from services.common.subscription import consumer_broker
 from services.settings import http, problems
@@ -22,26 +22,25 @@ SENDS = (PortalSettingsChanged,)
 
 def create_app(config: Config) -> FastAPI:
     """Raises AuthNotConfigured when the service could not check API tokens."""
-    health = Health()
-    checks, refreshers = health.checks, health.refreshers
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
-        async with infrastructure(config, SCHEMA, *MIGRATIONS) as infra:
-            checks.update(infra.readiness_checks())
-            refreshers.append(metrics.backlog_refresher(infra.pool, "settings", "settings.outbox"))
-            app.state.settings_service = SettingsService(PostgresStore(infra.pool))
-            relay = outbox.OutboxRelay(infra.pool, SCHEMA, infra.producer, config.topic)
-            async with background(relay.run()):
-                yield
+    async def serve(app: FastAPI, infra: Infrastructure, health: Health):
+        health.refreshers.append(
+            metrics.backlog_refresher(infra.pool, "settings", "settings.outbox")
+        )
+        app.state.settings_service = SettingsService(PostgresStore(infra.pool))
+        relay = outbox.OutboxRelay(infra.pool, SCHEMA, infra.producer, config.topic)
+        async with background(relay.run()):
+            yield
 
     app = service_app(
         config,
         "portal-autopay settings",
-        lifespan,
-        health,
-        http.router(),
-        problems.install_error_handlers,
+        schema=SCHEMA,
+        migrations=MIGRATIONS,
+        serve=serve,
+        routes=http.router(),
+        install_error_handlers=problems.install_error_handlers,
         description="Merchants' customer-portal AutoPay settings, versioned. Every change "
         "is published once as PortalSettingsChanged on portal.settings.changed.",
     )
