@@ -10,7 +10,7 @@ pytestmark = pytest.mark.skipif(not kafka_jars.can_run(), reason="needs java (an
 def test_a_cluster_id_that_starts_with_a_dash_still_formats_the_storage(tmp_path, monkeypatch):
     # A random id starts with "-" once in 64 clusters; the storage tool must not take it
     # for an option.
-    monkeypatch.setattr(apache_kafka, "_cluster_id", lambda: "-Za9EhrwSCCPF3aaC5x-yA")
+    monkeypatch.setattr(apache_kafka, "new_cluster_id", lambda: "-Za9EhrwSCCPF3aaC5x-yA")
     cluster = apache_kafka.Cluster(tmp_path, 1)
     try:
         cluster.start()
