@@ -29,6 +29,10 @@ def make_producer(config: Config) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=config.kafka_enable_idempotence,
         linger_ms=2,
+        # aiokafka sends one request per broker at a time, with one batch per partition in it:
+        # at the default 16 KiB a batch, a broker slow to answer paced the outbox's publisher
+        # (and through its bounded queue, the consumer) at about 140 events per round trip.
+        max_batch_size=256 * 1024,
         request_timeout_ms=10_000,
         **kafka_security.client_options(config),
     )
