@@ -87,13 +87,11 @@ class WakeUpLoop:
                     log.exception("%s failed; retrying", self._name)
                 retry_delays = retry_delays or self._backoff.delays()
                 # Not cut short by wake(): a worker woken often would retry without pause.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), next(retry_delays))
+                await _wait_at_most(self._stopped, next(retry_delays))
 
     async def _sleep(self, seconds: float | None) -> None:
         timeout = self._poll_interval if seconds is None else min(seconds, self._poll_interval)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), timeout)
+        await _wait_at_most(self._woken, timeout)
 
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[asyncpg.Connection | None]:
@@ -116,3 +114,11 @@ class WakeUpLoop:
 
     def _on_notify(self, *_: object) -> None:
         self._woken.set()
+
+
+async def _wait_at_most(event: asyncio.Event, seconds: float) -> None:
+    """Wait for `event`, `seconds` at most. Not `asyncio.wait_for`: on Python 3.11 a cancel
+    that lands in the turn the event is set is dropped, and the loop would run on."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()

@@ -108,3 +108,28 @@ async def test_by_default_a_failing_step_is_retried_at_least_every_poll_interval
     await asyncio.wait_for(task, 5)
     pauses = [later - earlier for earlier, later in itertools.pairwise(worker.runs)]
     assert max(pauses) < 0.6  # the poll interval and some slack, far below the 5 s cap
+
+
+async def test_a_cancel_that_comes_with_a_wake_ends_the_loop():
+    # `asyncio.wait_for` (Python 3.11) returns the woken event's result when both land in
+    # the same turn and drops the cancel: the loop ran on, and a stopping service waited on
+    # it for ever (seen as a hung test teardown).
+    worker = Worker()
+    loop = WakeUpLoop("test", poll_interval=60)
+    task = await running(loop, worker)
+    await asyncio.sleep(0.01)  # asleep until woken
+    loop.wake()
+    task.cancel()
+    await asyncio.wait({task}, timeout=2)
+    assert task.cancelled()
+
+
+async def test_a_cancel_that_comes_with_a_stop_during_a_back_off_ends_the_loop():
+    worker = Worker(RuntimeError("down"))
+    loop = WakeUpLoop("test", poll_interval=60, backoff=Backoff(first=30, longest=30))
+    task = await running(loop, worker)
+    await asyncio.sleep(0.01)  # waiting out the back-off
+    loop.stop()
+    task.cancel()
+    await asyncio.wait({task}, timeout=2)
+    assert task.cancelled()
