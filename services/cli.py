@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import functools
+import gc
 import importlib
 import os
 import signal
@@ -96,6 +97,10 @@ def _run(args: argparse.Namespace) -> None:
     # that a clean stop exits 0 rather than dying of SIGTERM, the handler it finds ignores it.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, signal.SIG_IGN)
+    # What the imports built (modules, classes, pydantic's validators) lives as long as the
+    # process: out of the collector's sight, a full collection no longer walks it. Measured at
+    # 2,000 events/s: full collections paused autopay for ~80 ms, above its p99 latency.
+    gc.freeze()
     server.run()
 
 

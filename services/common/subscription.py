@@ -1,8 +1,9 @@
 """FastStream wiring of a `BatchConsumer`: its subscription, parser and offset commits.
 
-The offset is committed after `BatchConsumer.process` has returned. When anything escapes it,
-the batch's partitions are rewound so that it is consumed again, after a back-off, and no
-commit covers it; FastStream alone would drop the batch and commit past it with the next one.
+The offset is committed after `BatchConsumer.process` has returned, in the background while
+the next batch is handled (`BackgroundCommits`). When anything escapes it, the batch's
+partitions are rewound so that it is consumed again, after a back-off, and no commit covers
+it; FastStream alone would drop the batch and commit past it with the next one.
 When a dead letter is refused for good, the subscription stops, uncommitted, and the service
 reports not ready until an operator has fixed the cause and restarted it.
 """
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.errors import IllegalStateError
 from faststream import AckPolicy, NoCast
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -23,6 +24,7 @@ from services.common.contract import event_type
 from services.common.decoding import DecodedBatch, cloud_events_decoder, keep_header_bytes
 from services.common.http import Check
 from services.common.logs import describe_failure
+from services.common.offsets import BackgroundCommits
 from services.common.publishers import declare_dead_letters
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ def subscribe_batches(
         }
     )
     retry_delays = None
+    commits = BackgroundCommits()
     stopping: set[asyncio.Task] = set()
 
     declare_dead_letters(broker, consumer.dead_letters.topic)
@@ -121,12 +124,10 @@ def subscribe_batches(
             await asyncio.sleep(delay)
             return
         retry_delays = None
-        try:
-            await message.ack()
-        except KafkaError as error:
-            # Typically a rebalance took the partitions away: their new owner gets the batch
-            # again and the handler's dedupe makes the replay change nothing.
-            log.warning("offset commit failed, the batch will be redelivered: %s", error)
+        commits.add(message.consumer, message.raw_message)
+        if not subscriber.running:
+            # A graceful stop waits for this handler, then stops the consumer: commit first.
+            await commits.flush()
 
     return consumer.ready
 
