@@ -64,7 +64,6 @@ from services.common.kafka import create_topics, make_producer
 from tests.auth import SECRET
 from tests.infrastructure import (
     fresh_database,
-    idempotent_producers,
     kafka_server,
     postgres_server,
 )
@@ -376,10 +375,11 @@ async def steady_latency(
 async def one_run(broker: str, server_url: str, args: argparse.Namespace) -> Figures:
     with kafka_server(broker) as bootstrap, tempfile.TemporaryDirectory() as folder:
         async with fresh_database(server_url, "bench") as database_url:
+            tuning = embedded.BROKER_SETTINGS if broker == "embedded" else {}
             config = Config(
                 _env_file=None,
+                **{name.lower(): value for name, value in tuning.items()},
                 kafka_bootstrap_servers=bootstrap,
-                kafka_enable_idempotence=idempotent_producers(broker),
                 kafka_topic_prefix=f"b{uuid.uuid4().hex[:8]}.",
                 database_url=database_url,
                 auth_jwt_secret=SECRET,

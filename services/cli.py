@@ -145,7 +145,7 @@ def _dev(args: argparse.Namespace) -> int:
         if "KAFKA_BOOTSTRAP_SERVERS" not in env:
             env["KAFKA_BOOTSTRAP_SERVERS"], stop_broker = _start_broker(args.broker, var)
             if args.broker == "embedded":
-                env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # the embedded broker refuses it
+                env.update(embedded.BROKER_SETTINGS)
         if "DATABASE_URL" not in env:
             postgres, env["DATABASE_URL"] = embedded.start_postgres(var / "pgdata")
         if "AUTH_JWT_SECRET" not in env and "AUTH_JWKS_URL" not in env:

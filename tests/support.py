@@ -168,6 +168,7 @@ def service_environment(config: Config, **extra: str) -> dict[str, str]:
         "KAFKA_TOPIC_PREFIX": config.kafka_topic_prefix,
         "KAFKA_ENABLE_IDEMPOTENCE": str(config.kafka_enable_idempotence).lower(),
         "KAFKA_SESSION_TIMEOUT_MS": str(config.kafka_session_timeout_ms),
+        "AUTOPAY_FETCH_MIN_BYTES": str(config.autopay_fetch_min_bytes),
         "DATABASE_URL": config.database_url,
         "MAIL_OUTBOX_DIR": str(config.mail_outbox_dir),
         "LOG_LEVEL": "INFO",

@@ -83,6 +83,12 @@ def register(
         topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
         group_id=payment_methods_group(config),
         session_timeout_ms=config.kafka_session_timeout_ms,
+        # The consumer asks for more records only once it has taken the last ones, while it
+        # hands a batch over: a fetch answered at once brings what came in its first
+        # milliseconds, and what comes later waits for the batch after. Held until a mebibyte
+        # is there (a backlog fills it at once) or about one batch's handling has passed, a
+        # fetch brings what came meanwhile (`benchmarks.fetch_wait`).
+        fetch_min_bytes=config.autopay_fetch_min_bytes,
         fetch_max_wait_ms=config.autopay_fetch_max_wait_ms,
         batch_timeout_ms=config.kafka_batch_timeout_ms,
     )

@@ -63,10 +63,11 @@ class Config(BaseSettings):
 
     # autopay: how long a payment method waits for the settings version its page showed.
     autopay_settings_wait_seconds: float = Field(default=5.0, ge=0)
-    # autopay: how long the broker may hold a fetch of payment methods when none has come.
-    # Short, for a decision within milliseconds: the embedded broker holds every fetch that
-    # long, even when records arrive sooner.
-    autopay_fetch_max_wait_ms: int = Field(default=5, ge=0)
+    # autopay: how much the broker gathers before it answers a fetch of payment methods, and
+    # for how long at most (about one batch's handling): see `autopay.subscribers`. `dev`
+    # asks the embedded broker for 1 byte, as its holding of a fetch made the tail slower.
+    autopay_fetch_min_bytes: int = Field(default=1024 * 1024, ge=1)
+    autopay_fetch_max_wait_ms: int = Field(default=20, ge=0)
     # notifier: how long a choice waits for the settings version it was made under.
     notifier_settings_wait_seconds: float = Field(default=10.0, ge=0)
 

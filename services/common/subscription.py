@@ -50,6 +50,7 @@ def subscribe_batches(
     max_records: int = 1000,
     session_timeout_ms: int | None = None,
     fetch_max_wait_ms: int = 500,
+    fetch_min_bytes: int = 1,
     batch_timeout_ms: int = 10,
 ) -> Check:
     """Register `consumer` on `topic`: one handler call and one offset commit per batch.
@@ -59,7 +60,8 @@ def subscribe_batches(
     `session_timeout_ms` (default: the client's) also bounds how long joining the group
     takes on the embedded broker, which waits about half of it before assigning partitions.
     `fetch_max_wait_ms` bounds the latency of an idle partition on the embedded broker, which
-    holds a fetch for that long even when records arrive sooner. FastStream sleeps
+    holds a fetch for that long even when records arrive sooner; Apache Kafka holds it until
+    `fetch_min_bytes` are there, or for `fetch_max_wait_ms`. FastStream sleeps
     `batch_timeout_ms` after an empty poll: short, for latency when idle.
     """
     group_timing = (
@@ -93,6 +95,7 @@ def subscribe_batches(
         parser=keep_header_bytes,
         decoder=cloud_events_decoder(consumer.model),
         fetch_max_wait_ms=fetch_max_wait_ms,
+        fetch_min_bytes=fetch_min_bytes,
         **group_timing,
     )
 
