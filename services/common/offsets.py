@@ -9,7 +9,6 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
 
@@ -46,5 +45,7 @@ class BackgroundCommits:
             offsets, self._pending = self._pending, {}
             try:
                 await consumer.commit(offsets)
-            except KafkaError as error:
-                log.warning("offset commit failed, its batches will be redelivered: %s", error)
+            except Exception as error:
+                # Whatever the cause (a rebalance, a stopped or broken client), the batches
+                # are only delivered again: nothing is lost, and this task must go on.
+                log.warning("offset commit failed, its batches will be redelivered: %r", error)

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
@@ -15,13 +16,12 @@ class Consumer:
         self.commits: list[dict[TopicPartition, int]] = []
         self.hold = asyncio.Event()
         self.hold.set()
-        self.failures = 0
+        self.failures: list[Exception] = []
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         await self.hold.wait()
         if self.failures:
-            self.failures -= 1
-            raise CommitFailedError("rebalanced")
+            raise self.failures.pop(0)
         self.commits.append(offsets)
 
 
@@ -58,9 +58,13 @@ async def test_batches_handled_during_a_commit_go_together_in_the_next_one():
     ]
 
 
-async def test_a_failed_commit_is_logged_not_raised_and_the_next_batch_commits(caplog):
+@pytest.mark.parametrize(
+    "failure",
+    [CommitFailedError("rebalanced"), AssertionError("the client closed under the request")],
+)
+async def test_a_failed_commit_is_logged_not_raised_and_the_next_batch_commits(failure, caplog):
     consumer, commits = Consumer(), BackgroundCommits()
-    consumer.failures = 1
+    consumer.failures = [failure]
 
     commits.add(consumer, records(0, 1))
     await commits.flush()
