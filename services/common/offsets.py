@@ -21,6 +21,12 @@ class BackgroundCommits:
     while a commit is in flight go together in the next one. A commit that fails (a rebalance
     took the partitions away, the consumer stopped) leaves its batches to be delivered again,
     which the handlers' dedupe turns into no change.
+
+    A graceful stop that finds a batch in hand flushes after it (`subscribe_batches`). One
+    that comes while the consumer waits for records finds the last commit sent (it goes out
+    on the loop's next turn, the stop takes many): the consumer's stop then asks to leave the
+    group on the same connection to the coordinator, which Kafka answers in order, so the
+    commit's answer comes first (`e2e/test_shutdown.py` checks the offsets after a SIGTERM).
     """
 
     def __init__(self) -> None:
