@@ -1,6 +1,7 @@
 """PostgreSQL: the connection pool and the migrations runner every service shares."""
 
 import hashlib
+import socket
 from pathlib import Path
 
 import asyncpg
@@ -57,8 +58,23 @@ def as_json(rows: object) -> str:
     return to_json(rows).decode()
 
 
+# Room for a whole statement in the kernel: autopay's decisions send ~300 KB at once (250
+# events). With the default buffer about half of them went out in part, and the rest waited
+# for the event loop, busy deciding the next chunk: PostgreSQL sat idle meanwhile. Linux caps
+# it at twice `net.core.wmem_max` (0.4 MB by default: still room for one).
+SEND_BUFFER_BYTES = 4 * 1024 * 1024
+
+
 async def create_pool(database_url: str, *, size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(database_url, min_size=1, max_size=size, command_timeout=30)
+    return await asyncpg.create_pool(
+        database_url, min_size=1, max_size=size, command_timeout=30, init=_large_send_buffer
+    )
+
+
+async def _large_send_buffer(connection: asyncpg.Connection) -> None:
+    # asyncpg has no setting for it; its transport is the way to the socket.
+    connection_socket = connection._transport.get_extra_info("socket")
+    connection_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
 
 class MigrationChanged(Exception):
