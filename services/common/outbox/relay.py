@@ -13,10 +13,12 @@ from services.common.outbox.records import channel
 from services.common.wakeups import Listen, WakeUpLoop
 
 # Locks the oldest rows that nobody else holds (a publisher's rows in flight are skipped), and
-# keeps those with no older pending row of their key outside the ones locked here.
+# keeps those with no older pending row of their key outside the ones locked here. `OFFSET 0`:
+# a lookup per row through `outbox_by_key`, whatever the statistics say (see the publisher's
+# claim).
 _RELAY_CLAIM = """
     WITH locked AS (
-        SELECT id, topic, key, headers, value FROM "{schema}".outbox
+        SELECT id, topic, key, event_id, headers, value FROM "{schema}".outbox
         WHERE created_at <= now() - make_interval(secs => $2)
         ORDER BY id LIMIT $1
         FOR UPDATE SKIP LOCKED
@@ -27,9 +29,13 @@ _RELAY_CLAIM = """
         WHERE older.key = locked.key AND older.id < locked.id
           -- Implied, but it lets PostgreSQL read only the head of the outbox.
           AND older.id < (SELECT max(id) FROM locked)
-          AND older.id NOT IN (SELECT id FROM locked))
+          AND older.id NOT IN (SELECT id FROM locked)
+        OFFSET 0)
     ORDER BY id
 """
+# By `event_id`, which only its unique index answers: by `id`, a plan made for an empty
+# outbox read `outbox_by_key` whole.
+_RELAY_DELETE = 'DELETE FROM "{schema}".outbox WHERE event_id = ANY($1::text[])'
 
 
 class OutboxRelay:
@@ -94,8 +100,7 @@ class OutboxRelay:
             ]
             await asyncio.gather(*deliveries)
             await connection.execute(
-                f'DELETE FROM "{self._schema}".outbox WHERE id = ANY($1::bigint[])',
-                [row["id"] for row in rows],
+                _RELAY_DELETE.format(schema=self._schema), [row["event_id"] for row in rows]
             )
         return len(rows)
 
