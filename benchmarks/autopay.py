@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import math
 import statistics
 import tempfile
 import time
@@ -49,7 +48,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from benchmarks.brokers import Figures, Row, add_options, measure, side_by_side
+from benchmarks.brokers import Figures, Row, add_options, measure, percentile, side_by_side
 from services.autopay.app import MIGRATIONS
 from services.autopay.domain import applicable_settings, decide
 from services.common import db, embedded
@@ -385,12 +384,8 @@ async def steady_latency(
         if cause in sent:
             measured = warm_up_latencies if cause in warm_up_ids else latencies
             measured.append(timestamp - sent[cause])
-    return statistics.median(latencies), p99(latencies), p99(warm_up_latencies)
-
-
-def p99(latencies: list[int]) -> float:
-    ordered = sorted(latencies)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else math.nan
+    p99 = percentile(latencies, 0.99), percentile(warm_up_latencies, 0.99)
+    return statistics.median(latencies), *p99
 
 
 async def one_run(broker: str, server_url: str, args: argparse.Namespace) -> Figures:

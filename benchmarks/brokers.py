@@ -6,6 +6,7 @@ prints each figure's median per broker, with the lowest and highest run, as a Ma
 """
 
 import argparse
+import math
 import statistics
 import sys
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,12 @@ async def measure(
             shown = ", ".join(f"{name} {value:.6g}" for name, value in figures[-1].items())
             print(f"run {number} on {broker}: {shown}", file=sys.stderr, flush=True)
     return runs
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of `values` lie (nearest rank); NaN when there are none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else math.nan
 
 
 @dataclass(frozen=True)

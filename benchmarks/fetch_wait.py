@@ -19,7 +19,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.autopay import payment_method_added
-from benchmarks.brokers import brokers
+from benchmarks.brokers import brokers, percentile
 from services.common.config import Config
 from services.common.contract import PAYMENT_METHOD_ADDED_TOPIC
 from services.common.kafka import create_topics
@@ -81,11 +81,6 @@ async def take(consumer: AIOKafkaConsumer, found: list[float], total: int, handl
         now_ms = time.time() * 1000
         found.extend(now_ms - record.timestamp for batch in batches.values() for record in batch)
         await asyncio.sleep(handling if batches else 0.01)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
 async def main(args: argparse.Namespace) -> None:

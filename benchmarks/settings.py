@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from benchmarks.brokers import Figures, Row, add_options, measure, side_by_side
+from benchmarks.brokers import Figures, Row, add_options, measure, percentile, side_by_side
 from services.common.config import Config
 from services.common.contract import SETTINGS_CHANGED_TOPIC
 from services.common.embedded import free_port
@@ -206,10 +206,6 @@ async def saves_per_second(
     finally:
         service.stop()
     return saves / (answered - start), saves / (last_event - start)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
 
 async def one_run(broker: str, postgres: str, args: argparse.Namespace) -> Figures:

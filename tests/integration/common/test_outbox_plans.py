@@ -44,7 +44,7 @@ async def outbox_believed_empty(database_url):
         yield pool, await enqueue(pool, ROWS)
 
 
-async def buffers_read(pool: asyncpg.Pool, statement: str, *args) -> tuple[int, int]:
+async def buffers_read(pool: asyncpg.Pool, statement: str, *args) -> tuple[float, int]:
     """(rows, buffers) of `statement` as executed, then rolled back."""
     async with pool.acquire() as connection:
         transaction = connection.transaction()
