@@ -12,7 +12,7 @@ from services.autopay.repository import SCHEMA, purge_processed_events
 from services.autopay.service import AutopayService
 from services.autopay.store import PostgresStore
 from services.autopay.waiting_requests import WaitingRequests
-from services.common import metrics, outbox, parking_lot, retention
+from services.common import metrics, outbox, parking_lot, retention, subscription
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.contract import AutopayChangeRejected, AutopayChoiceRecorded
@@ -68,7 +68,7 @@ def create_app(config: Config) -> FastAPI:
             try:
                 yield
             finally:
-                await broker.stop()
+                await subscription.stop(broker)
                 await publisher.drain()
 
     return service_app(

@@ -1,9 +1,13 @@
 """FastStream wiring of a `BatchConsumer`: its subscription, parser and offset commits.
 
-The offset is committed after `BatchConsumer.process` has returned, in the background while
-the next batch is handled (`BackgroundCommits`). When anything escapes it, the batch's
+One batch is handled at a time, in a task of its own: while it waits on the database, the
+consume loop fetches and decodes the next one, whose handling starts once this one is done
+with. The offset is committed after `BatchConsumer.process` has returned, in the background
+while the next batch is handled (`BackgroundCommits`). When anything escapes it, the batch's
 partitions are rewound so that it is consumed again, after a back-off, and no commit covers
-it; FastStream alone would drop the batch and commit past it with the next one.
+it (nor the batch fetched meanwhile, rewound too); FastStream alone would drop the batch and
+commit past it with the next one. A graceful stop waits for the batch in hand (at most
+`SHUTDOWN_GRACE_SECONDS`), commits it, and leaves the batch fetched meanwhile uncommitted.
 When a dead letter is refused for good, the subscription stops, uncommitted, and the service
 reports not ready until an operator has fixed the cause and restarted it.
 """
@@ -11,11 +15,14 @@ reports not ready until an operator has fixed the cause and restarted it.
 import asyncio
 import contextlib
 import logging
+import weakref
 
+from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 from faststream import AckPolicy, NoCast
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 
 from services.common import kafka_security, metrics
 from services.common.config import Config
@@ -36,6 +43,8 @@ def consumer_broker(config: Config) -> KafkaBroker:
     return KafkaBroker(
         config.kafka_bootstrap_list,
         consumer_only=True,
+        # A stop waits this long for the batches in hand, then cancels them (uncommitted).
+        graceful_timeout=config.shutdown_grace_seconds,
         logger=logging.getLogger("faststream"),
         security=kafka_security.broker_security(config),
     )
@@ -99,44 +108,101 @@ def subscribe_batches(
         **group_timing,
     )
 
+    in_hand: list[tuple[asyncio.Task[bool], KafkaMessage]] = []  # at most one
+
     @subscriber
     async def on_batch(batch: NoCast[DecodedBatch], message: KafkaMessage) -> None:
-        nonlocal retry_delays
-        if consumer.halted:  # a batch fetched while the subscription stops
-            await _rewind(message)
+        if in_hand:
+            previous, previous_message = in_hand.pop()
+            if not await previous:
+                # It was rewound, and this batch was fetched past it (or is it, again): each
+                # partition of both goes back to its earliest record in either.
+                _rewind(previous_message, message)
+                return
+        if consumer.halted or not subscriber.running:
+            # Fetched while the subscription stops: left uncommitted, to be consumed again.
+            _rewind(message)
             return
+        handling = asyncio.create_task(handle(batch, message))
+        _hold_until_done(broker, subscriber, handling)
+        in_hand.append((handling, message))
+        # Let it send its first queries before this loop decodes the next batch.
+        await asyncio.sleep(0)
+
+    async def handle(batch: DecodedBatch, message: KafkaMessage) -> bool:
+        """Process the batch, then commit it; False when it was rewound instead."""
+        nonlocal retry_delays
         try:
             await consumer.process(batch)
         except DeadLetterRefused as error:
-            await _rewind(message)
+            _rewind(message)
             consumer.halted = f"stopped: the dead-letter topic refuses records ({error})"
             metrics.consumed(topic, "parked", len(message.raw_message))
             log.critical("%s on %s: fix it, then restart the service", consumer.halted, topic)
-            # Not awaited here: stopping the subscriber ends the task that runs this handler.
+            # Not awaited here: the stop waits for this very task to end.
             stop = asyncio.create_task(subscriber.stop())
             stopping.add(stop)
             stop.add_done_callback(stopping.discard)
-            return
+            return False
         except Exception as error:
             # Not done with, whatever it was: consume the batch again, after a pause, and
             # commit nothing past it meanwhile (FastStream would just drop it).
             retry_delays = retry_delays or consumer.backoff.delays()
             delay = next(retry_delays)
             log.error("batch failed, consumed again in %.1fs: %s", delay, describe_failure(error))
-            await _rewind(message)
+            _rewind(message)
             await asyncio.sleep(delay)
-            return
+            return False
         retry_delays = None
         commits.add(message.consumer, message.raw_message)
         if not subscriber.running:
-            # A graceful stop waits for this handler, then stops the consumer: commit first.
+            # A graceful stop waits for this batch, then stops the consumer: commit first.
             await commits.flush()
+        return True
 
     return consumer.ready
 
 
-async def _rewind(message: KafkaMessage) -> None:
-    """Seek each partition of the batch back to its first record."""
-    # A partition that a rebalance took away meanwhile is its new owner's to redeliver.
-    with contextlib.suppress(IllegalStateError):
-        await message.nack()
+async def stop(broker: KafkaBroker) -> None:
+    """FastStream's graceful stop, which waits for the batches in hand (at most the broker's
+    `graceful_timeout`), then the cancellation of those it no longer waited for: nothing of
+    theirs runs on over a stopped consumer and the resources closed after it."""
+    await broker.stop()
+    left = [handling for handling in _in_hand.get(broker, ()) if not handling.done()]
+    for handling in left:
+        handling.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+
+
+# The batch in hand of each subscription, by broker, for `stop`.
+_in_hand: weakref.WeakKeyDictionary[KafkaBroker, set[asyncio.Task]] = weakref.WeakKeyDictionary()
+
+
+def _hold_until_done(
+    broker: KafkaBroker, subscriber: BatchSubscriber, handling: asyncio.Task
+) -> None:
+    """Make a graceful stop wait for `handling` as for a handler call, and `stop` cancel it
+    when that wait is over."""
+    lock = subscriber.lock
+    lock.acquire()
+    in_hand = _in_hand.setdefault(broker, set())
+    in_hand.add(handling)
+
+    def done(_: asyncio.Task) -> None:
+        lock.release()
+        in_hand.discard(handling)
+
+    handling.add_done_callback(done)
+
+
+def _rewind(*batches: KafkaMessage) -> None:
+    """Seek each partition of the batches back to its earliest record among them."""
+    earliest: dict[TopicPartition, int] = {}
+    for batch in batches:
+        for record in batch.raw_message:
+            partition = TopicPartition(record.topic, record.partition)
+            earliest[partition] = min(record.offset, earliest.get(partition, record.offset))
+    for partition, offset in earliest.items():
+        # A partition that a rebalance took away meanwhile is its new owner's to redeliver.
+        with contextlib.suppress(IllegalStateError):
+            batches[0].consumer.seek(partition, offset)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.common import metrics, parking_lot, problems, retention
+from services.common import metrics, parking_lot, problems, retention, subscription
 from services.common.config import Config
 from services.common.consumer_health import ConsumerHealth
 from services.common.guard import RequestGuard
@@ -92,8 +92,8 @@ def create_app(config: Config, *, group_ids: tuple[str, str] | None = None) -> F
                         yield
                     finally:
                         await asyncio.gather(
-                            settings_broker.stop(),
-                            choices_broker.stop(),
+                            subscription.stop(settings_broker),
+                            subscription.stop(choices_broker),
                             sender.stop(grace=config.shutdown_grace_seconds),
                         )
             finally:

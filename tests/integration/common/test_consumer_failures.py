@@ -1,5 +1,6 @@
 """The batch consumer over the real broker when its own processing fails unexpectedly."""
 
+import asyncio
 import contextlib
 
 import pytest
@@ -7,11 +8,12 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 
-from services.common import kafka
+from services.common import kafka, subscription
 from services.common.consumer import BatchConsumer
 from services.common.contract import (
     AUTOPAY_DLQ_TOPIC,
     PAYMENT_METHOD_ADDED_TOPIC,
+    PaymentMethod,
     PaymentMethodAdded,
 )
 from services.common.envelope import new_event
@@ -65,6 +67,74 @@ async def test_a_batch_whose_processing_raises_is_consumed_again_not_committed_p
     assert sum((await committed_offsets(config, config.group("autopay"))).values()) == 6
 
 
+async def test_a_batch_failing_while_the_next_is_fetched_is_handled_again_before_that_one(
+    config, kafka_producer, monkeypatch
+):
+    """The next batch is fetched and decoded while one is handled: when that one fails, the
+    next must neither be handled before its retry nor be committed past it."""
+    second_batch_decoded = asyncio.Event()
+    decoders = 0
+
+    def counting_decoder(model):
+        decode = subscription_decoder(model)
+
+        async def decode_and_count(message):
+            nonlocal decoders
+            decoders += 1
+            if decoders == 2:
+                second_batch_decoded.set()
+            return await decode(message)
+
+        return decode_and_count
+
+    subscription_decoder = subscription.cloud_events_decoder
+    monkeypatch.setattr(subscription, "cloud_events_decoder", counting_decoder)
+
+    class FailsOnceTheNextIsFetched(BatchConsumer):
+        failed = False
+
+        async def process(self, batch):
+            if not self.failed:
+                self.failed = True
+                await asyncio.wait_for(second_batch_decoded.wait(), timeout=15)
+                raise RuntimeError("injected: a bug escaping the batch consumer")
+            await super().process(batch)
+
+    handled = []
+
+    async def handler(events):
+        handled.extend(event.data.payment_method.id for event in events)
+
+    dead_letters = kafka.DeadLetters(kafka_producer, config.topic(AUTOPAY_DLQ_TOPIC), "group")
+    broker = KafkaBroker(config.kafka_bootstrap_servers)
+    consumer = FailsOnceTheNextIsFetched(PaymentMethodAdded, handler, dead_letters)
+    subscribe_batches(
+        broker,
+        consumer,
+        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+        group_id=config.group("autopay"),
+        max_records=2,
+    )
+    # One customer: one partition, in this order; batches of two.
+    ids = [f"pm_{n}" for n in range(6)]
+    card = PaymentMethod(id="pm", type="card", brand="visa", last4="4242")
+    events = [
+        new_event(
+            payment_method_added(payment_method=card.model_copy(update={"id": i})), source="/t"
+        )
+        for i in ids
+    ]
+    await publish(config, *events)
+    await broker.start()
+    try:
+        await eventually(lambda: len(handled) >= len(ids))
+        await eventually(lambda: all_committed(config, config.group("autopay"), len(ids)))
+    finally:
+        await broker.stop()
+
+    assert handled == ids
+
+
 async def test_a_dead_letter_refused_for_good_halts_the_consumer_uncommitted_and_not_ready(
     config, kafka_producer, caplog
 ):
@@ -99,6 +169,10 @@ async def test_a_dead_letter_refused_for_good_halts_the_consumer_uncommitted_and
     assert handled == []
     assert caplog.text.count("dead-lettering") == 1
     assert await committed_offsets(config, config.group("autopay")) == {}
+
+
+async def all_committed(config, group: str, count: int) -> bool:
+    return sum((await committed_offsets(config, group)).values()) == count
 
 
 async def committed_offsets(config, group: str) -> dict[TopicPartition, int]:

@@ -1,0 +1,74 @@
+"""A graceful stop of a subscription over the real broker, with a batch in hand."""
+
+import asyncio
+
+from services.common import kafka, subscription
+from services.common.consumer import BatchConsumer
+from services.common.contract import (
+    AUTOPAY_DLQ_TOPIC,
+    PAYMENT_METHOD_ADDED_TOPIC,
+    PaymentMethodAdded,
+)
+from services.common.envelope import new_event
+from services.common.subscription import consumer_broker, subscribe_batches
+from tests.integration.common.test_consumer_failures import all_committed, committed_offsets
+from tests.integration.common.test_outbox_and_consumer import payment_method_added
+from tests.support import eventually, publish
+
+
+class Held:
+    """A handler that takes its batch, then waits to be let go."""
+
+    def __init__(self) -> None:
+        self.taken = asyncio.Event()
+        self.let_go = asyncio.Event()
+        self.handled: list[str] = []
+        self.cancelled = False
+
+    async def __call__(self, events) -> None:
+        self.taken.set()
+        try:
+            await self.let_go.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        self.handled.extend(event.id for event in events)
+
+
+async def start_holding(config, kafka_producer) -> tuple[Held, object, str]:
+    handler = Held()
+    dead_letters = kafka.DeadLetters(kafka_producer, config.topic(AUTOPAY_DLQ_TOPIC), "group")
+    broker = consumer_broker(config)
+    subscribe_batches(
+        broker,
+        BatchConsumer(PaymentMethodAdded, handler, dead_letters),
+        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+        group_id=config.group("autopay"),
+    )
+    event = new_event(payment_method_added(), source="/t")
+    await publish(config, event)
+    await broker.start()
+    await asyncio.wait_for(handler.taken.wait(), timeout=30)
+    return handler, broker, event.id
+
+
+async def test_a_stop_waits_for_the_batch_in_hand_and_commits_it(config, kafka_producer):
+    handler, broker, event_id = await start_holding(config, kafka_producer)
+    stopping = asyncio.create_task(subscription.stop(broker))
+    await eventually(lambda: not any(s.running for s in broker.subscribers))
+    handler.let_go.set()
+    await asyncio.wait_for(stopping, timeout=config.shutdown_grace_seconds)
+
+    assert handler.handled == [event_id]
+    assert await all_committed(config, config.group("autopay"), 1)
+
+
+async def test_a_batch_outlasting_the_grace_is_cancelled_uncommitted(config, kafka_producer):
+    config = config.model_copy(update={"shutdown_grace_seconds": 0.5})
+    handler, broker, _ = await start_holding(config, kafka_producer)
+    await asyncio.wait_for(subscription.stop(broker), timeout=10)
+
+    # Cancelled, not left running over a stopped consumer (nor failed into a dead letter).
+    assert handler.cancelled
+    assert handler.handled == []
+    assert await committed_offsets(config, config.group("autopay")) == {}
