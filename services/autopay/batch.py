@@ -3,6 +3,7 @@ parked (waiting for their settings version, or behind a parked event of their cu
 which are late, and how a chunk of them is recorded. Pure: the reads are done by the caller.
 """
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,17 @@ def sort_out(
             decided_now.append(event)
     batch.late = late_ids(decided_now, current)
     return batch
+
+
+def chunks(events: Sequence[Event], size: int) -> list[list[Event]]:
+    """`events` in chunks of about `size`, each customer's events in one chunk, in their
+    order: no two chunks write the same rows, so that they may be recorded at once."""
+    count = -(-len(events) // size)
+    split: list[list[Event]] = [[] for _ in range(count)]
+    for event in events:
+        data = event.data
+        split[zlib.crc32(f"{data.merchant_id}\0{data.customer_id}".encode()) % count].append(event)
+    return [chunk for chunk in split if chunk]
 
 
 def customer(event: Event) -> Customer:

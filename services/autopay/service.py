@@ -1,9 +1,9 @@
 """Use-cases of the autopay service: project settings, decide new payment methods, release
 the parked ones, read a customer's profiles.
 
-Each chunk of a batch is one unit of work: the dedupe record of its input ids, the profiles,
-the outgoing events (outbox) and the events parked to wait for their settings commit
-together; the consumer commits the offset once every chunk of the batch has.
+Each chunk of a batch (its customers' events) is one unit of work: the dedupe record of its
+input ids, the profiles, the outgoing events (outbox) and the events parked to wait for their
+settings commit together; the consumer commits the offset once every chunk of the batch has.
 """
 
 import asyncio
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from services.autopay.batch import Batch, Chunk, Event, customer, late_ids, sort_out
+from services.autopay.batch import Batch, Chunk, Event, chunks, customer, late_ids, sort_out
 from services.autopay.choices import decided, log_anomalies, profile_key
 from services.autopay.decision_log import log_decisions
 from services.autopay.domain import needs_settings
@@ -25,6 +25,9 @@ from services.common.releaser import Releaser
 
 # Events per unit of work: small enough that deciding a chunk overlaps recording the previous.
 CHUNK_SIZE = 250
+# Chunks recorded at once, each in its own session: PostgreSQL runs a statement on one core,
+# and a chunk's statement takes longer than deciding the next chunk.
+CHUNKS_AT_ONCE = 2
 
 T = TypeVar("T")
 
@@ -63,10 +66,10 @@ class AutopayService:
         Repeats (ids recorded before) are dropped first. An event naming a settings version
         not projected yet is parked, with the later events of its customer, and the rest are
         decided at once; late events (see `late_events`) are recorded and decide nothing.
-        The batch is recorded chunk by chunk, in order, one statement per chunk; the next
-        chunk is decided (Python) while the previous one's statement runs (PostgreSQL). When
-        a chunk fails the batch fails, and its retry finds the chunks committed changing
-        nothing.
+        The batch is recorded in chunks split by customer (each customer's events in one
+        chunk, in order), one statement per chunk; the next chunk is decided (Python) while
+        the previous ones' statements run (PostgreSQL, `CHUNKS_AT_ONCE`). When a chunk fails
+        the batch fails, and its retry finds the chunks committed changing nothing.
 
         Returns how many of the events were duplicates (seen before, or twice in the batch).
         """
@@ -75,21 +78,21 @@ class AutopayService:
             first_of_each.setdefault(event.id, event)
         batch = await self._sort_out(list(first_of_each.values()))
         duplicates = len(events) - len(batch.new)
-        recording: asyncio.Task[int] | None = None
+        in_flight: list[asyncio.Task[int]] = []
         try:
-            for start in range(0, len(batch.new), CHUNK_SIZE):
-                chunk = await self._decide_chunk(batch, batch.new[start : start + CHUNK_SIZE])
-                if recording is not None:
-                    duplicates += await recording
-                recording = asyncio.create_task(self._record_chunk(chunk))
+            for events_of_chunk in chunks(batch.new, CHUNK_SIZE):
+                chunk = await self._decide_chunk(batch, events_of_chunk)
+                if len(in_flight) == CHUNKS_AT_ONCE:
+                    duplicates += await in_flight.pop(0)
+                in_flight.append(asyncio.create_task(self._record_chunk(chunk)))
                 # Let it send its statement before the next chunk's decisions take the CPU.
                 await asyncio.sleep(0)
-            if recording is not None:
-                duplicates += await recording
+            while in_flight:
+                duplicates += await in_flight.pop(0)
         finally:
-            if recording is not None and not recording.done():
+            for recording in in_flight:
                 recording.cancel()
-                await asyncio.gather(recording, return_exceptions=True)
+            await asyncio.gather(*in_flight, return_exceptions=True)
         if batch.parked:
             self.releaser.wake()  # one parked behind an event that just left may go too
         return duplicates
