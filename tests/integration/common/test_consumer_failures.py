@@ -22,6 +22,21 @@ from tests.integration.common.test_outbox_and_consumer import payment_method_add
 from tests.support import eventually, producer, publish, publish_raw
 
 
+def dead_letters(config, kafka_producer) -> kafka.DeadLetters:
+    return kafka.DeadLetters(kafka_producer, config.topic(AUTOPAY_DLQ_TOPIC), "group")
+
+
+def subscribe(broker, consumer: BatchConsumer, config, **options):
+    """Subscribe `consumer` to the payment methods in autopay's group; its readiness check."""
+    return subscribe_batches(
+        broker,
+        consumer,
+        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
+        group_id=config.group("autopay"),
+        **options,
+    )
+
+
 class FailsOnce(BatchConsumer):
     """A consumer whose first batch raises from inside the subscriber, past its own handling."""
 
@@ -42,15 +57,9 @@ async def test_a_batch_whose_processing_raises_is_consumed_again_not_committed_p
     async def handler(events):
         handled.extend(event.data.customer_id for event in events)
 
-    dead_letters = kafka.DeadLetters(kafka_producer, config.topic(AUTOPAY_DLQ_TOPIC), "group")
     broker = KafkaBroker(config.kafka_bootstrap_servers)
-    consumer = FailsOnce(PaymentMethodAdded, handler, dead_letters)
-    subscribe_batches(
-        broker,
-        consumer,
-        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
-        group_id=config.group("autopay"),
-    )
+    consumer = FailsOnce(PaymentMethodAdded, handler, dead_letters(config, kafka_producer))
+    subscribe(broker, consumer, config)
     first = [new_event(payment_method_added(f"first{n}"), source="/t") for n in range(5)]
     later = new_event(payment_method_added("later"), source="/t")
     async with producer(config) as client:
@@ -105,16 +114,11 @@ async def test_a_batch_failing_while_the_next_is_fetched_is_handled_again_before
     async def handler(events):
         handled.extend(event.data.payment_method.id for event in events)
 
-    dead_letters = kafka.DeadLetters(kafka_producer, config.topic(AUTOPAY_DLQ_TOPIC), "group")
     broker = KafkaBroker(config.kafka_bootstrap_servers)
-    consumer = FailsOnceTheNextIsFetched(PaymentMethodAdded, handler, dead_letters)
-    subscribe_batches(
-        broker,
-        consumer,
-        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
-        group_id=config.group("autopay"),
-        max_records=2,
+    consumer = FailsOnceTheNextIsFetched(
+        PaymentMethodAdded, handler, dead_letters(config, kafka_producer)
     )
+    subscribe(broker, consumer, config, max_records=2)
     # One customer: one partition, in this order; batches of two.
     ids = [f"pm_{n}" for n in range(6)]
     card = PaymentMethod(id="pm", type="card", brand="visa", last4="4242")
@@ -147,12 +151,7 @@ async def test_a_dead_letter_refused_for_good_halts_the_consumer_uncommitted_and
     refusing = kafka.DeadLetters(kafka_producer, "__consumer_offsets", config.group("autopay"))
     consumer = BatchConsumer(PaymentMethodAdded, handler, refusing)
     broker = KafkaBroker(config.kafka_bootstrap_servers)
-    ready = subscribe_batches(
-        broker,
-        consumer,
-        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
-        group_id=config.group("autopay"),
-    )
+    ready = subscribe(broker, consumer, config)
     async with producer(config) as client:
         await publish_raw(config, PAYMENT_METHOD_ADDED_TOPIC, b"not json", client=client)
         await broker.start()

@@ -2,16 +2,17 @@
 
 import asyncio
 
-from services.common import kafka, subscription
+from services.common import subscription
 from services.common.consumer import BatchConsumer
-from services.common.contract import (
-    AUTOPAY_DLQ_TOPIC,
-    PAYMENT_METHOD_ADDED_TOPIC,
-    PaymentMethodAdded,
-)
+from services.common.contract import PaymentMethodAdded
 from services.common.envelope import new_event
-from services.common.subscription import consumer_broker, subscribe_batches
-from tests.integration.common.test_consumer_failures import all_committed, committed_offsets
+from services.common.subscription import consumer_broker
+from tests.integration.common.test_consumer_failures import (
+    all_committed,
+    committed_offsets,
+    dead_letters,
+    subscribe,
+)
 from tests.integration.common.test_outbox_and_consumer import payment_method_added
 from tests.support import eventually, publish
 
@@ -37,13 +38,11 @@ class Held:
 
 async def start_holding(config, kafka_producer) -> tuple[Held, object, str]:
     handler = Held()
-    dead_letters = kafka.DeadLetters(kafka_producer, config.topic(AUTOPAY_DLQ_TOPIC), "group")
     broker = consumer_broker(config)
-    subscribe_batches(
+    subscribe(
         broker,
-        BatchConsumer(PaymentMethodAdded, handler, dead_letters),
-        topic=config.topic(PAYMENT_METHOD_ADDED_TOPIC),
-        group_id=config.group("autopay"),
+        BatchConsumer(PaymentMethodAdded, handler, dead_letters(config, kafka_producer)),
+        config,
     )
     event = new_event(payment_method_added(), source="/t")
     await publish(config, event)
