@@ -108,12 +108,13 @@ def subscribe_batches(
         **group_timing,
     )
 
-    in_hand: list[tuple[asyncio.Task[bool], KafkaMessage]] = []  # at most one
+    in_hand: tuple[asyncio.Task[bool], KafkaMessage] | None = None
 
     @subscriber
     async def on_batch(batch: NoCast[DecodedBatch], message: KafkaMessage) -> None:
-        if in_hand:
-            previous, previous_message = in_hand.pop()
+        nonlocal in_hand
+        if in_hand is not None:
+            (previous, previous_message), in_hand = in_hand, None
             if not await previous:
                 # It was rewound, and this batch was fetched past it (or is it, again): each
                 # partition of both goes back to its earliest record in either.
@@ -125,7 +126,7 @@ def subscribe_batches(
             return
         handling = asyncio.create_task(handle(batch, message))
         _hold_until_done(broker, subscriber, handling)
-        in_hand.append((handling, message))
+        in_hand = (handling, message)
         # Let it send its first queries before this loop decodes the next batch.
         await asyncio.sleep(0)
 
@@ -168,14 +169,16 @@ async def stop(broker: KafkaBroker) -> None:
     `graceful_timeout`), then the cancellation of those it no longer waited for: nothing of
     theirs runs on over a stopped consumer and the resources closed after it."""
     await broker.stop()
-    left = [handling for handling in _in_hand.get(broker, ()) if not handling.done()]
+    left = [handling for handling in _batches_in_hand.get(broker, ()) if not handling.done()]
     for handling in left:
         handling.cancel()
     await asyncio.gather(*left, return_exceptions=True)
 
 
 # The batch in hand of each subscription, by broker, for `stop`.
-_in_hand: weakref.WeakKeyDictionary[KafkaBroker, set[asyncio.Task]] = weakref.WeakKeyDictionary()
+_batches_in_hand: weakref.WeakKeyDictionary[KafkaBroker, set[asyncio.Task]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _hold_until_done(
@@ -185,7 +188,7 @@ def _hold_until_done(
     when that wait is over."""
     lock = subscriber.lock
     lock.acquire()
-    in_hand = _in_hand.setdefault(broker, set())
+    in_hand = _batches_in_hand.setdefault(broker, set())
     in_hand.add(handling)
 
     def done(_: asyncio.Task) -> None:
