@@ -24,7 +24,11 @@ lets customers choose (every event names that version). Then, one after the othe
     decoding: the ceiling;
 (c) per-event: the way a plain FastStream handler does it: one record, one transaction (dedupe,
     settings, profile), one publish; measured over the first `--plain-events` records;
-(e) RSS: the service processes' peak resident memory (VmHWM).
+(e) RSS: the service processes' peak resident memory (VmHWM);
+(f) CPU: the machine's CPU time (every process: service, PostgreSQL, broker) per event
+    during (b) and (a), and the share of the cores busy during (b). With the system under
+    test alone on the machine, cores ÷ CPU per event bounds (b) however well its work
+    overlaps: the ceiling at this cost per event.
 
 Figures are medians over `--runs` runs on each broker, with the lowest and the highest: the
 machine's other work shows in their spread. The ratios are taken within each run.
@@ -35,6 +39,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -48,7 +53,15 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from benchmarks.brokers import Figures, Row, add_options, measure, percentile, side_by_side
+from benchmarks.brokers import (
+    CpuMeter,
+    Figures,
+    Row,
+    add_options,
+    measure,
+    percentile,
+    side_by_side,
+)
 from services.autopay.app import MIGRATIONS
 from services.autopay.domain import applicable_settings, decide
 from services.common import db, embedded
@@ -203,8 +216,9 @@ def longest_pause(timestamps: list[int]) -> int:
     return max((b - a for a, b in itertools.pairwise(ordered)), default=0)
 
 
-async def pipe(config: Config, count: int) -> float:
-    """(a) Consume the input and produce every record to another topic: no database."""
+async def pipe(config: Config, count: int) -> list[int]:
+    """(a) Consume the input and produce every record to another topic: no database.
+    Returns the output records' timestamps."""
     consumer = AIOKafkaConsumer(
         config.topic(PAYMENT_METHOD_ADDED_TOPIC),
         bootstrap_servers=config.kafka_bootstrap_servers,
@@ -238,7 +252,7 @@ async def pipe(config: Config, count: int) -> float:
     finally:
         await asyncio.gather(consumer.stop(), producer.stop())
     out = await read_timestamps(config, config.topic(PIPE_OUTPUT_TOPIC), count, timeout=60)
-    return rate([timestamp for timestamp, _ in out])
+    return [timestamp for timestamp, _ in out]
 
 
 async def per_event_handler(config: Config, count: int) -> float:
@@ -319,7 +333,10 @@ async def per_event_handler(config: Config, count: int) -> float:
 
 
 @contextlib.asynccontextmanager
-async def autopay_process(config: Config, folder: Path) -> AsyncIterator[ServiceProcess]:
+async def autopay_process(
+    config: Config, folder: Path, cpu: CpuMeter | None = None
+) -> AsyncIterator[ServiceProcess]:
+    """The service as its own process, ready; `cpu` tracks it from its start."""
     service_config = config.model_copy(update={"mail_outbox_dir": folder / "mail"})
     process = ServiceProcess(
         "autopay",
@@ -327,6 +344,9 @@ async def autopay_process(config: Config, folder: Path) -> AsyncIterator[Service
         embedded.free_port(),
         LOG_LEVEL="WARNING",
     ).start()
+    assert process.process is not None
+    if cpu is not None:
+        cpu.track(process.process.pid)
     try:
         # Four consumer groups join one after the other: on the embedded broker, with the
         # default session timeout, each takes about five seconds.
@@ -425,8 +445,12 @@ async def one_run(broker: str, server_url: str, args: argparse.Namespace) -> Fig
                 steady = int(args.rate * args.warm_up) + int(args.rate * args.seconds)
                 backlog = [payment_method_added(steady + n) for n in range(args.events)]
                 await produce(producer, config.topic(PAYMENT_METHOD_ADDED_TOPIC), backlog)
-                async with autopay_process(config, Path(folder)) as service:
+                async with (
+                    CpuMeter().running() as drain_cpu,
+                    autopay_process(config, Path(folder), drain_cpu) as service,
+                ):
                     await all_published(database_url, steady + args.events)
+                    drain_cpu.sample()  # the stop that follows blocks the sampling
                     figures["rss_mb"] = max(rss, peak_rss_mb(service))
                 backlog_ids = {event_id for event_id, *_ in backlog}
                 out = await read_timestamps(
@@ -438,13 +462,30 @@ async def one_run(broker: str, server_url: str, args: argparse.Namespace) -> Fig
                 drained = [ts for ts, value in out if json.loads(value)["caused_by"] in backlog_ids]
                 figures["autopay"] = rate(drained)
                 figures["longest_pause_ms"] = longest_pause(drained)
-                figures["pipe"] = await pipe(config, steady + args.events)
+                spent = drain_cpu.spent(drained)
+                figures["autopay_cpu_us"] = spent.per_record_us
+                figures["autopay_busy"] = spent.cores_busy
+                figures["service_cpu_us"] = spent.process_per_record_us
+                pipe_cpu = CpuMeter()
+                pipe_cpu.track(os.getpid())
+                async with pipe_cpu.running():
+                    piped = await pipe(config, steady + args.events)
+                figures["pipe"] = rate(piped)
+                spent = pipe_cpu.spent(piped)
+                figures["pipe_cpu_us"] = spent.per_record_us
+                figures["pipe_process_cpu_us"] = spent.process_per_record_us
                 figures["per_event"] = await per_event_handler(config, args.plain_events)
             finally:
                 await producer.stop()
     # Ratios within a run: the machine's load changes from one run to the next.
     figures["autopay_to_pipe"] = figures["autopay"] / figures["pipe"]
     figures["autopay_to_per_event"] = figures["autopay"] / figures["per_event"]
+    # What the CPU cost per event allows with every core busy, whatever the overlap; and the
+    # service's process, which runs on one core at a time, always busy.
+    figures["autopay_all_cores"] = drain_cpu.cores / (figures["autopay_cpu_us"] / 1e6)
+    figures["all_cores_to_pipe"] = figures["autopay_all_cores"] / figures["pipe"]
+    figures["service_one_core"] = 1e6 / figures["service_cpu_us"]
+    figures["one_core_to_pipe"] = figures["service_one_core"] / figures["pipe"]
     return figures
 
 
@@ -454,6 +495,15 @@ def rows(args: argparse.Namespace) -> list[Row]:
         Row("(b) autopay service, events/s", "autopay", target="≥ 10,000"),
         Row("(b) / (a)", "autopay_to_pipe", ".2f", "≥ 0.4"),
         Row("(b) longest pause between two outputs, ms", "longest_pause_ms"),
+        Row("(a) the machine's CPU per event, µs", "pipe_cpu_us", ".1f"),
+        Row("(a) its own process's CPU per event, µs", "pipe_process_cpu_us", ".1f"),
+        Row("(b) the machine's CPU per event, µs", "autopay_cpu_us", ".1f"),
+        Row("(b) the service process's CPU per event, µs", "service_cpu_us", ".1f"),
+        Row("(b) share of the cores busy", "autopay_busy", ".0%"),
+        Row("(b) every core busy (cores ÷ CPU per event), events/s", "autopay_all_cores"),
+        Row("(b) every core busy / (a)", "all_cores_to_pipe", ".2f"),
+        Row("(b) the service process always busy, events/s", "service_one_core"),
+        Row("(b) the service process always busy / (a)", "one_core_to_pipe", ".2f"),
         Row("(c) one event per transaction, events/s", "per_event"),
         Row("(b) / (c)", "autopay_to_per_event", ".0f", "≥ 20"),
         Row(f"latency median at {args.rate:,}/s, ms", "median_ms"),

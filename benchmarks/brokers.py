@@ -6,11 +6,17 @@ prints each figure's median per broker, with the lowest and highest run, as a Ma
 """
 
 import argparse
+import asyncio
+import contextlib
 import math
+import os
 import statistics
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
 from services.common import kafka_jars
 
@@ -54,6 +60,117 @@ def percentile(values: list[float], share: float) -> float:
     """The value below which `share` of `values` lie (nearest rank); NaN when there are none."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else math.nan
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    at_ms: float  # wall clock, as the records' timestamps
+    busy_seconds: float  # every core's busy time added up
+    process_seconds: float | None  # the tracked process's CPU time, if any
+
+
+class Spent(NamedTuple):
+    """CPU µs per record, all processes together and the tracked one's, and the share of
+    the cores busy (NaN when not measured)."""
+
+    per_record_us: float
+    cores_busy: float
+    process_per_record_us: float
+
+
+class CpuMeter:
+    """The machine's CPU time (every process: the service, PostgreSQL, the broker, this
+    script) and one process's, sampled in the background, to tell how much CPU a span between
+    two records' timestamps cost. Linux only (`/proc`); elsewhere its figures are NaN.
+
+    On a machine whose cores are all shared by the system under test, the CPU time per event
+    bounds the throughput, whatever the overlap: `cores / cpu_seconds_per_event`; a Python
+    process runs on one core at a time, so its own CPU time per event bounds it too.
+    """
+
+    PROC = Path("/proc")
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.samples: list[CpuSample] = []
+        self.cores = sum(1 for line in self._machine() if line[:3] == "cpu" and line[3:4].isdigit())
+        self._pid: int | None = None
+
+    def track(self, pid: int) -> None:
+        """Sample this process's CPU time too, from now on."""
+        self._pid = pid
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator["CpuMeter"]:
+        self.sample()
+        sampler = asyncio.create_task(self._sample_until_cancelled())
+        try:
+            yield self
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+            self.sample()
+
+    def spent(self, timestamps_ms: list[int]) -> Spent:
+        """The CPU spent between the first and the last of `timestamps_ms`, per record."""
+        first, last = min(timestamps_ms), max(timestamps_ms)
+        if last == first or not self.cores:
+            return Spent(math.nan, math.nan, math.nan)
+        machine = self._seconds_per_ms(first, last, lambda sample: sample.busy_seconds)
+        process = self._seconds_per_ms(first, last, lambda sample: sample.process_seconds)
+        us_per_record = (last - first) * 1e6 / (len(timestamps_ms) - 1)
+        return Spent(machine * us_per_record, machine * 1000 / self.cores, process * us_per_record)
+
+    def _seconds_per_ms(
+        self, first: float, last: float, reading: Callable[[CpuSample], float | None]
+    ) -> float:
+        """CPU seconds per ms of wall clock from the last sample at or before `first` to the
+        first at or after `last` (samples are `interval` apart); NaN if there are none."""
+        samples = [(s.at_ms, value) for s in self.samples if (value := reading(s)) is not None]
+        before = [sample for sample in samples if sample[0] <= first]
+        after = [sample for sample in samples if sample[0] >= last]
+        if not before or not after:
+            return math.nan
+        (start, used_at_start), (end, used_at_end) = before[-1], after[0]
+        return (used_at_end - used_at_start) / (end - start)
+
+    async def _sample_until_cancelled(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.sample()
+
+    def sample(self) -> None:
+        """Take a sample now: say, the moment a span ends, before a tracked process stops."""
+        machine = self._machine()
+        if machine:
+            # user nice system idle iowait irq softirq steal ...: all but idle and iowait.
+            ticks = [int(field) for field in machine[0].split()[1:9]]
+            busy = sum(ticks) - ticks[3] - ticks[4]
+            self.samples.append(
+                CpuSample(time.time() * 1000, busy / _TICKS_PER_SECOND, self._process())
+            )
+
+    def _machine(self) -> list[str]:
+        try:
+            return (self.PROC / "stat").read_text().splitlines()
+        except OSError:
+            return []
+
+    def _process(self) -> float | None:
+        """The tracked process's user and system time; None if none or gone."""
+        if self._pid is None:
+            return None
+        try:
+            stat = (self.PROC / str(self._pid) / "stat").read_text()
+        except OSError:
+            return None
+        # After the command's closing parenthesis: state is field 3, utime and stime 14, 15.
+        fields = stat.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
+
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass(frozen=True)
