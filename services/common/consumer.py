@@ -5,6 +5,8 @@ only after that call has returned, i.e. after the database has committed: a cras
 rebalance or a shutdown in between redelivers the batch, and the handler's dedupe absorbs it.
 Nothing that cannot be processed blocks a partition for ever, and nothing is lost:
 - an invalid record (not JSON, not a CloudEvent, wrong type, bad fields) is dead-lettered;
+- a record the Kafka client cannot unpack is dead-lettered, where it is and why (see
+  `subscription.py`);
 - a transient failure (the broker unreachable, any database error that is not about the
   values written: see `db.is_transient`) is retried with back-off, and nothing is
   dead-lettered;
@@ -20,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from services.common import db, metrics
@@ -109,12 +111,30 @@ class BatchConsumer(Generic[D]):
         log.error("event %s failed: %s", event.id, describe_failure(error))
         await self._dead_letter(record, f"processing failed: {describe_failure(error)}")
 
+    async def dead_letter_unreadable(
+        self, partition: TopicPartition, offset: int, error: BaseException
+    ) -> None:
+        """Dead-letter a record the Kafka client could not unpack (see `DeadLetters`)."""
+        reason = f"unreadable record: {describe_failure(error)}"
+        await self._send_dead_letter(
+            partition.topic,
+            reason,
+            lambda: self.dead_letters.send_unreadable(partition, offset, reason),
+        )
+
     async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
+        await self._send_dead_letter(
+            record.topic, error, lambda: self.dead_letters.send(record, error)
+        )
+
+    async def _send_dead_letter(
+        self, topic: str, error: str, send: Callable[[], Awaitable[None]]
+    ) -> None:
         for delay in self.backoff.delays():
             try:
-                await self.dead_letters.send(record, error)
+                await send()
                 reason = error.partition(":")[0].replace(" ", "_")
-                metrics.consumed(record.topic, "dead_lettered", reason=reason)
+                metrics.consumed(topic, "dead_lettered", reason=reason)
                 return
             except KafkaError as failure:
                 if not (failure.retriable or is_transient(failure)):

@@ -5,7 +5,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     MessageSizeTooLargeError,
@@ -75,6 +75,7 @@ async def ping(producer: AIOKafkaProducer) -> None:
 TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 TRUNCATED_VALUE = b"(dead letter truncated: see dlq_truncated and dlq_original_size)"
+UNREADABLE_VALUE = b"(unreadable record: see dlq_error; its bytes stay at dlq_original_offset)"
 
 
 class DeadLetters:
@@ -106,17 +107,31 @@ class DeadLetters:
             log.warning("dead letter too large for the broker: truncating it")
         await self._produce(record, *smallest)
 
-    def _forms(self, record: ConsumerRecord, error: str) -> list[tuple]:
-        """The dead letter as it should be, then smaller ones for when it does not fit."""
-        original = list(record.headers or ())
-        ours = [
-            ("dlq_original_topic", record.topic.encode()),
-            ("dlq_original_partition", str(record.partition).encode()),
-            ("dlq_original_offset", str(record.offset).encode()),
+    async def send_unreadable(self, partition: TopicPartition, offset: int, error: str) -> None:
+        """A record the Kafka client could not unpack: where it is and why, and a marker for
+        a value (`dlq_unreadable: true`). Its bytes stay in its topic, for a tool that reads
+        them as they are (`kcat`); it cannot be replayed."""
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s", partition.topic, partition.partition, offset, error
+        )
+        headers = [*self._headers(partition, offset, error), ("dlq_unreadable", b"true")]
+        await self._producer.send_and_wait(self.topic, value=UNREADABLE_VALUE, headers=headers)
+
+    def _headers(self, partition: TopicPartition, offset: int, error: str) -> list:
+        return [
+            ("dlq_original_topic", partition.topic.encode()),
+            ("dlq_original_partition", str(partition.partition).encode()),
+            ("dlq_original_offset", str(offset).encode()),
             ("dlq_consumer_group", self._group.encode()),
             ("dlq_error", error[:2000].encode()),
             ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
         ]
+
+    def _forms(self, record: ConsumerRecord, error: str) -> list[tuple]:
+        """The dead letter as it should be, then smaller ones for when it does not fit."""
+        original = list(record.headers or ())
+        where = TopicPartition(record.topic, record.partition)
+        ours = self._headers(where, record.offset, error)
         truncated = [
             *ours,
             ("dlq_truncated", b"true"),

@@ -9,16 +9,18 @@ it (nor the batch fetched meanwhile, rewound too); FastStream alone would drop t
 commit past it with the next one. A graceful stop waits for the batch in hand (at most
 `SHUTDOWN_GRACE_SECONDS`), commits it, and leaves the batch fetched meanwhile uncommitted.
 When a dead letter is refused for good, the subscription stops, uncommitted, and the service
-reports not ready until an operator has fixed the cause and restarted it.
+reports not ready until an operator has fixed the cause and restarted it. A record that the
+Kafka client cannot unpack loses nothing else and is dead-lettered (`_guard_fetches`).
 """
 
 import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 
-from aiokafka import TopicPartition
-from aiokafka.errors import IllegalStateError
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
 from faststream import AckPolicy, NoCast
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -110,6 +112,21 @@ def subscribe_batches(
 
     in_hand: tuple[asyncio.Task[bool], KafkaMessage] | None = None
 
+    def halt(error: DeadLetterRefused, records: int) -> None:
+        consumer.halted = f"stopped: the dead-letter topic refuses records ({error})"
+        metrics.consumed(topic, "parked", records)
+        log.critical("%s on %s: fix it, then restart the service", consumer.halted, topic)
+        # Not awaited here: the stop waits for the batch in hand, maybe the caller.
+        stop = asyncio.create_task(subscriber.stop())
+        stopping.add(stop)
+        stop.add_done_callback(stopping.discard)
+
+    async def batch_in_hand_done() -> None:
+        if in_hand is not None:
+            await asyncio.wait([in_hand[0]])
+
+    _guard_fetches(subscriber, consumer, max_records, halt, batch_in_hand_done)
+
     @subscriber
     async def on_batch(batch: NoCast[DecodedBatch], message: KafkaMessage) -> None:
         nonlocal in_hand
@@ -137,13 +154,7 @@ def subscribe_batches(
             await consumer.process(batch)
         except DeadLetterRefused as error:
             _rewind(message)
-            consumer.halted = f"stopped: the dead-letter topic refuses records ({error})"
-            metrics.consumed(topic, "parked", len(message.raw_message))
-            log.critical("%s on %s: fix it, then restart the service", consumer.halted, topic)
-            # Not awaited here: the stop waits for this very task to end.
-            stop = asyncio.create_task(subscriber.stop())
-            stopping.add(stop)
-            stop.add_done_callback(stopping.discard)
+            halt(error, len(message.raw_message))
             return False
         except Exception as error:
             # Not done with, whatever it was: consume the batch again, after a pause, and
@@ -179,6 +190,99 @@ async def stop(broker: KafkaBroker) -> None:
 _batches_in_hand: weakref.WeakKeyDictionary[KafkaBroker, set[asyncio.Task]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _guard_fetches(
+    subscriber: BatchSubscriber,
+    consumer: BatchConsumer,
+    max_records: int,
+    halt: Callable[[DeadLetterRefused, int], None],
+    batch_in_hand_done: Callable[[], Awaitable[None]],
+) -> None:
+    """Make a fetch that fails to unpack a record lose nothing, and dead-letter that record.
+
+    aiokafka drains the fetched partitions one after the other into one batch, unpacking their
+    records (it decodes header names as UTF-8, checks CRCs): when that fails, the records
+    drained before are thrown away, their partitions' positions already past them. So every
+    partition goes back to where it was before the fetch (never forward: the batch in hand
+    may have rewound one meanwhile); then a Kafka error is left to FastStream (which fetches
+    again after a pause), and any other failure is a record that cannot be unpacked at all,
+    dead-lettered and skipped rather than failing every fetch.
+    """
+    fetch = subscriber.get_msg
+    retry_delays = consumer.backoff.delays()
+
+    async def get_msg(kafka: AIOKafkaConsumer) -> tuple:
+        before = await _positions(kafka)
+        try:
+            return await fetch(kafka)
+        except ConsumerStoppedError:
+            raise
+        except Exception as error:
+            now = await _positions(kafka)
+            _seek(kafka, {tp: at for tp, at in before.items() if now.get(tp, at) > at})
+            if isinstance(error, KafkaError):
+                raise
+            # The batch in hand may rewind partitions: let it be done before looking.
+            await batch_in_hand_done()
+            try:
+                if await _skip_unreadable(kafka, await _positions(kafka), consumer, max_records):
+                    return ()
+            except DeadLetterRefused as refused:
+                halt(refused, 1)
+                return ()
+            # Not found partition by partition (not fetched in time?): look again, later.
+            log.warning("a fetch failed, fetched again: %s", describe_failure(error))
+            await asyncio.sleep(next(retry_delays))
+            return ()
+
+    # FastStream's consume loop calls `self.get_msg(consumer)`: this subscriber's, from now on.
+    subscriber.get_msg = get_msg
+
+
+async def _positions(kafka: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+    positions = {}
+    for partition in kafka.assignment():
+        with contextlib.suppress(IllegalStateError):  # taken away meanwhile
+            positions[partition] = await kafka.position(partition)
+    return positions
+
+
+def _seek(kafka: AIOKafkaConsumer, positions: dict[TopicPartition, int]) -> None:
+    for partition, offset in positions.items():
+        with contextlib.suppress(IllegalStateError):  # taken away meanwhile
+            kafka.seek(partition, offset)
+
+
+async def _skip_unreadable(
+    kafka: AIOKafkaConsumer,
+    positions: dict[TopicPartition, int],
+    consumer: BatchConsumer,
+    max_records: int,
+) -> bool:
+    """Find the record that cannot be unpacked, record by record, within the `max_records`
+    after each partition's position; dead-letter it and seek past it. Every other partition
+    is left at its position. False if none failed."""
+    for partition, position in positions.items():
+        if partition not in kafka.assignment():
+            continue  # taken away meanwhile: its new owner starts from the last commit
+        highwater = kafka.highwater(partition)
+        if highwater is not None and highwater <= position:
+            continue  # nothing there to fetch
+        try:
+            for _ in range(max_records):
+                if not await kafka.getmany(partition, timeout_ms=1000, max_records=1):
+                    break
+        except (ConsumerStoppedError, KafkaError):
+            _seek(kafka, {partition: position})
+            raise
+        except Exception as error:
+            unreadable = await kafka.position(partition)
+            await consumer.dead_letter_unreadable(partition, unreadable, error)
+            kafka.seek(partition, unreadable + 1)
+            return True
+        kafka.seek(partition, position)
+    return False
 
 
 def _hold_until_done(

@@ -29,6 +29,10 @@ class NoSuchRecord(LookupError):
     """No record at that position (any more: retention may have deleted it)."""
 
 
+class Unreplayable(ValueError):
+    """The dead letter of a record the Kafka client could not unpack: nothing to send back."""
+
+
 def dlq_header(record: ConsumerRecord, name: str) -> str | None:
     for header, value in record.headers or ():
         if header == DLQ_HEADER_PREFIX + name:
@@ -131,6 +135,11 @@ async def _original(config: Config, record: ConsumerRecord) -> tuple[ConsumerRec
     )
     if topic is None or not (partition or "").isdigit() or not (offset or "").isdigit():
         raise NotADeadLetter(f"{position(record)} has no dlq_original_topic/partition/offset")
+    if dlq_header(record, "unreadable") == "true":
+        raise Unreplayable(
+            f"{position(record)} stands for a record the Kafka client could not unpack: read "
+            f"{topic}[{partition}]@{offset} as it is (kcat); it cannot be replayed"
+        )
     if dlq_header(record, "truncated") != "true":
         return record, int(partition)
     async with reading.assigned(config, topic) as consumer:

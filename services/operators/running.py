@@ -26,7 +26,7 @@ def run(job: Coroutine[None, None, None]) -> int:
     configure_logging()
     try:
         asyncio.run(job)
-    except (UnknownTopic, dlq.NoSuchRecord, dlq.NotADeadLetter) as error:
+    except (UnknownTopic, dlq.NoSuchRecord, dlq.NotADeadLetter, dlq.Unreplayable) as error:
         print(readable(str(error)), file=sys.stderr)
         return 1
     except KafkaError as error:

@@ -5,10 +5,12 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from services.cli import main
+from services.common.config import Config
 from services.common.contract import PaymentMethodAdded
 from services.common.envelope import encode_binary
+from services.common.kafka import UNREADABLE_VALUE
 from services.operators.display import event_line, readable
-from services.operators.dlq import summary_line
+from services.operators.dlq import Unreplayable, replay, summary_line
 from tests.integration.autopay.events import payment_method_added
 
 
@@ -69,3 +71,21 @@ def test_publishing_an_invalid_event_fails_with_the_field_and_rule_and_sends_not
 
 def test_a_record_without_dlq_headers_on_a_dlq_topic_is_said_to_be_no_dead_letter():
     assert summary_line(record(b"x", [])) == "2:7  not a dead letter (no dlq_original_topic header)"
+
+
+async def test_an_unreadable_records_dead_letter_is_not_replayed_and_says_where_to_read_it():
+    letter = record(
+        UNREADABLE_VALUE,
+        [
+            ("dlq_original_topic", b"payments.payment_method.added"),
+            ("dlq_original_partition", b"2"),
+            ("dlq_original_offset", b"41"),
+            ("dlq_error", b"unreadable record: UnicodeDecodeError"),
+            ("dlq_unreadable", b"true"),
+        ],
+        key=b"",
+    )
+
+    with pytest.raises(Unreplayable, match=r"payments.payment_method.added\[2\]@41 as it is"):
+        async for _ in replay(Config(_env_file=None), [letter]):
+            pass
