@@ -49,6 +49,12 @@ class BackgroundCommits:
     async def _send(self, consumer: AIOKafkaConsumer) -> None:
         while self._pending:
             offsets, self._pending = self._pending, {}
+            # A partition a rebalance took away is its new owner's to commit; and aiokafka
+            # refuses a whole commit that names one, the partitions still ours included.
+            assigned = consumer.assignment()
+            offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+            if not offsets:
+                continue
             try:
                 await consumer.commit(offsets)
             except Exception as error:

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.common.offsets import BackgroundCommits
 
@@ -17,11 +17,17 @@ class Consumer:
         self.hold = asyncio.Event()
         self.hold.set()
         self.failures: list[Exception] = []
+        self.assigned = {TopicPartition("t", partition) for partition in range(4)}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         await self.hold.wait()
         if self.failures:
             raise self.failures.pop(0)
+        if not offsets.keys() <= self.assigned:  # as aiokafka's commit
+            raise IllegalStateError("partition not assigned")
         self.commits.append(offsets)
 
 
@@ -87,3 +93,13 @@ async def test_a_cancelled_flush_leaves_the_commit_to_finish():
     await commits.flush()
 
     assert consumer.commits == [{TopicPartition("t", 0): 2}]
+
+
+async def test_a_partition_taken_away_is_left_out_and_the_others_still_commit():
+    consumer, commits = Consumer(), BackgroundCommits()
+    consumer.assigned.discard(TopicPartition("t", 1))  # a rebalance gave it to another member
+
+    commits.add(consumer, records(0, 5) + records(1, 3))
+    await commits.flush()
+
+    assert consumer.commits == [{TopicPartition("t", 0): 6}]
