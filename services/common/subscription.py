@@ -178,12 +178,16 @@ def subscribe_batches(
 async def stop(broker: KafkaBroker) -> None:
     """FastStream's graceful stop, which waits for the batches in hand (at most the broker's
     `graceful_timeout`), then the cancellation of those it no longer waited for: nothing of
-    theirs runs on over a stopped consumer and the resources closed after it."""
-    await broker.stop()
-    left = [handling for handling in _batches_in_hand.get(broker, ()) if not handling.done()]
-    for handling in left:
-        handling.cancel()
-    await asyncio.gather(*left, return_exceptions=True)
+    theirs runs on over a stopped consumer and the resources closed after it, even when the
+    broker's stop fails."""
+    try:
+        await broker.stop()
+    finally:
+        in_hand = _batches_in_hand.get(broker, ())
+        left = [handling for handling in in_hand if not handling.done()]
+        for handling in left:
+            handling.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
 
 # The batch in hand of each subscription, by broker, for `stop`.

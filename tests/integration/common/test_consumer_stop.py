@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from services.common import subscription
 from services.common.consumer import BatchConsumer
 from services.common.contract import PaymentMethodAdded
@@ -71,3 +73,25 @@ async def test_a_batch_outlasting_the_grace_is_cancelled_uncommitted(config, kaf
     assert handler.cancelled
     assert handler.handled == []
     assert await committed_offsets(config, config.group("autopay")) == {}
+
+
+async def test_a_batch_in_hand_is_cancelled_even_when_the_brokers_stop_fails(
+    config, kafka_producer
+):
+    config = config.model_copy(update={"shutdown_grace_seconds": 0.5})
+    handler, broker, _ = await start_holding(config, kafka_producer)
+    stop_broker = broker.stop
+
+    async def failing_stop(*args, **kwargs):
+        # As FastStream's does when one of its subscribers fails to stop.
+        await stop_broker(*args, **kwargs)
+        raise RuntimeError("a subscriber failed to stop")
+
+    broker.stop = failing_stop
+    try:
+        with pytest.raises(RuntimeError, match="failed to stop"):
+            await asyncio.wait_for(subscription.stop(broker), timeout=10)
+
+        assert handler.cancelled
+    finally:
+        handler.let_go.set()
