@@ -5,12 +5,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import asyncpg
+from pydantic import TypeAdapter
 
-from services.autopay.records import Decided, ProfileKey, StoredProfile
+from services.autopay.records import Decided, ProfileKey, ProfileRow, StoredProfile
 from services.common import outbox
 from services.common.db import as_json
 
 SCHEMA = "autopay"
+
+# The profiles' JSON written from their schema: half the time of `as_json`, which finds out
+# each row's fields as it goes (a chunk's profiles were ~7 % of the service's CPU).
+_PROFILES_JSON = TypeAdapter(list[ProfileRow])
 
 
 async def purge_processed_events(
@@ -162,7 +167,7 @@ class PostgresDecisions:
             SELECT event_id FROM gate
             """,
             as_json(decided.event_ids),
-            as_json(decided.profiles),
+            _PROFILES_JSON.dump_json(list(decided.profiles)).decode(),
             [cause for cause, _ in decided.outgoing],
             [record.topic for _, record in decided.outgoing],
             [record.key for _, record in decided.outgoing],
