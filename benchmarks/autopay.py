@@ -26,7 +26,9 @@ lets customers choose (every event names that version). Then, one after the othe
     settings, profile), one publish; measured over the first `--plain-events` records;
 (e) RSS: the service processes' peak resident memory (VmHWM);
 (f) CPU: the machine's CPU time (every process: service, PostgreSQL, broker) per event
-    during (b) and (a), and the share of the cores busy during (b). With the system under
+    during (b) and (a), each server's share of it (PostgreSQL, the broker: their processes,
+    found by name), the share of the cores busy during (b), and how long the service waited,
+    ready to run, for a core (every core busy with something else). With the system under
     test alone on the machine, cores ÷ CPU per event bounds (b) however well its work
     overlaps: the ceiling at this cost per event.
 
@@ -466,6 +468,9 @@ async def one_run(broker: str, server_url: str, args: argparse.Namespace) -> Fig
                 figures["autopay_cpu_us"] = spent.per_record_us
                 figures["autopay_busy"] = spent.cores_busy
                 figures["service_cpu_us"] = spent.process_per_record_us
+                figures["service_waiting_us"] = spent.process_waiting_per_record_us
+                figures["autopay_postgres_cpu_us"] = spent.servers_per_record_us["PostgreSQL"]
+                figures["autopay_broker_cpu_us"] = spent.servers_per_record_us["broker"]
                 pipe_cpu = CpuMeter()
                 pipe_cpu.track(os.getpid())
                 async with pipe_cpu.running():
@@ -474,6 +479,7 @@ async def one_run(broker: str, server_url: str, args: argparse.Namespace) -> Fig
                 spent = pipe_cpu.spent(piped)
                 figures["pipe_cpu_us"] = spent.per_record_us
                 figures["pipe_process_cpu_us"] = spent.process_per_record_us
+                figures["pipe_broker_cpu_us"] = spent.servers_per_record_us["broker"]
                 figures["per_event"] = await per_event_handler(config, args.plain_events)
             finally:
                 await producer.stop()
@@ -497,8 +503,12 @@ def rows(args: argparse.Namespace) -> list[Row]:
         Row("(b) longest pause between two outputs, ms", "longest_pause_ms"),
         Row("(a) the machine's CPU per event, µs", "pipe_cpu_us", ".1f"),
         Row("(a) its own process's CPU per event, µs", "pipe_process_cpu_us", ".1f"),
+        Row("(a) the broker's CPU per event, µs", "pipe_broker_cpu_us", ".1f"),
         Row("(b) the machine's CPU per event, µs", "autopay_cpu_us", ".1f"),
         Row("(b) the service process's CPU per event, µs", "service_cpu_us", ".1f"),
+        Row("(b) the service waiting for a core, µs per event", "service_waiting_us", ".1f"),
+        Row("(b) PostgreSQL's CPU per event, µs", "autopay_postgres_cpu_us", ".1f"),
+        Row("(b) the broker's CPU per event, µs", "autopay_broker_cpu_us", ".1f"),
         Row("(b) share of the cores busy", "autopay_busy", ".0%"),
         Row("(b) every core busy (cores ÷ CPU per event), events/s", "autopay_all_cores"),
         Row("(b) every core busy / (a)", "all_cores_to_pipe", ".2f"),

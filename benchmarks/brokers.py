@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -67,15 +67,22 @@ class CpuSample:
     at_ms: float  # wall clock, as the records' timestamps
     busy_seconds: float  # every core's busy time added up
     process_seconds: float | None  # the tracked process's CPU time, if any
+    # How long the tracked process has waited, ready to run, for a core (Linux's schedstat).
+    process_waiting_seconds: float | None = None
+    # Each server's CPU time (see `SERVERS`), those found running.
+    servers_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class Spent(NamedTuple):
     """CPU µs per record, all processes together and the tracked one's, and the share of
-    the cores busy (NaN when not measured)."""
+    the cores busy (NaN when not measured); the tracked process's wait for a core, and each
+    server's CPU, µs per record."""
 
     per_record_us: float
     cores_busy: float
     process_per_record_us: float
+    process_waiting_per_record_us: float
+    servers_per_record_us: dict[str, float]
 
 
 class CpuMeter:
@@ -85,7 +92,8 @@ class CpuMeter:
 
     On a machine whose cores are all shared by the system under test, the CPU time per event
     bounds the throughput, whatever the overlap: `cores / cpu_seconds_per_event`; a Python
-    process runs on one core at a time, so its own CPU time per event bounds it too.
+    process runs on one core at a time, so its own CPU time per event bounds it too. The
+    servers beside it (`SERVERS`) are measured apart: where the rest of the CPU goes.
     """
 
     PROC = Path("/proc")
@@ -95,6 +103,7 @@ class CpuMeter:
         self.samples: list[CpuSample] = []
         self.cores = sum(1 for line in self._machine() if line[:3] == "cpu" and line[3:4].isdigit())
         self._pid: int | None = None
+        self._servers: dict[str, list[int]] = {}
 
     def track(self, pid: int) -> None:
         """Sample this process's CPU time too, from now on."""
@@ -102,6 +111,7 @@ class CpuMeter:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["CpuMeter"]:
+        self._servers = self._find_servers()
         self.sample()
         sampler = asyncio.create_task(self._sample_until_cancelled())
         try:
@@ -116,11 +126,23 @@ class CpuMeter:
         """The CPU spent between the first and the last of `timestamps_ms`, per record."""
         first, last = min(timestamps_ms), max(timestamps_ms)
         if last == first or not self.cores:
-            return Spent(math.nan, math.nan, math.nan)
+            return Spent(math.nan, math.nan, math.nan, math.nan, dict.fromkeys(SERVERS, math.nan))
         machine = self._seconds_per_ms(first, last, lambda sample: sample.busy_seconds)
         process = self._seconds_per_ms(first, last, lambda sample: sample.process_seconds)
+        waiting = self._seconds_per_ms(first, last, lambda s: s.process_waiting_seconds)
         us_per_record = (last - first) * 1e6 / (len(timestamps_ms) - 1)
-        return Spent(machine * us_per_record, machine * 1000 / self.cores, process * us_per_record)
+        servers = {
+            name: self._seconds_per_ms(first, last, lambda s, n=name: s.servers_seconds.get(n))
+            * us_per_record
+            for name in SERVERS
+        }
+        return Spent(
+            machine * us_per_record,
+            machine * 1000 / self.cores,
+            process * us_per_record,
+            waiting * us_per_record,
+            servers,
+        )
 
     def _seconds_per_ms(
         self, first: float, last: float, reading: Callable[[CpuSample], float | None]
@@ -148,7 +170,17 @@ class CpuMeter:
             ticks = [int(field) for field in machine[0].split()[1:9]]
             busy = sum(ticks) - ticks[3] - ticks[4]
             self.samples.append(
-                CpuSample(time.time() * 1000, busy / _TICKS_PER_SECOND, self._process())
+                CpuSample(
+                    time.time() * 1000,
+                    busy / _TICKS_PER_SECOND,
+                    self._process(),
+                    self._process_waiting(),
+                    {
+                        name: self._tree_seconds(roots)
+                        for name, roots in self._servers.items()
+                        if roots
+                    },
+                )
             )
 
     def _machine(self) -> list[str]:
@@ -161,14 +193,79 @@ class CpuMeter:
         """The tracked process's user and system time; None if none or gone."""
         if self._pid is None:
             return None
+        stat = self._stat(self._pid)
+        return None if stat is None else (stat.utime + stat.stime) / _TICKS_PER_SECOND
+
+    def _process_waiting(self) -> float | None:
+        """How long the tracked process has waited for a core; None if none, gone, or not
+        told (schedstat's second field, in ns)."""
+        if self._pid is None:
+            return None
         try:
-            stat = (self.PROC / str(self._pid) / "stat").read_text()
+            fields = (self.PROC / str(self._pid) / "schedstat").read_text().split()
         except OSError:
             return None
-        # After the command's closing parenthesis: state is field 3, utime and stime 14, 15.
-        fields = stat.rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
+        return int(fields[1]) / 1e9 if len(fields) > 1 else None
 
+    def _find_servers(self) -> dict[str, list[int]]:
+        """The first process of each server (not those started by one of the same name)."""
+        stats = [stat for path in self.PROC.glob("[0-9]*") if (stat := self._stat(int(path.name)))]
+        names = {stat.pid: stat.name for stat in stats}
+        return {
+            server: [
+                stat.pid
+                for stat in stats
+                if stat.name.startswith(commands)
+                and not names.get(stat.ppid, "").startswith(commands)
+            ]
+            for server, commands in SERVERS.items()
+        }
+
+    def _tree_seconds(self, roots: list[int]) -> float:
+        """The CPU time of `roots` and of their children, running or ended."""
+        total = 0
+        for root in roots:
+            children = self.PROC / str(root) / "task" / str(root) / "children"
+            try:
+                pids = [root, *map(int, children.read_text().split())]
+            except OSError:
+                continue
+            for stat in filter(None, map(self._stat, pids)):
+                total += stat.utime + stat.stime + stat.ended_children
+        return total / _TICKS_PER_SECOND
+
+    def _stat(self, pid: int) -> "ProcessStat | None":
+        try:
+            text = (self.PROC / str(pid) / "stat").read_text()
+        except OSError:
+            return None
+        # The command is in parentheses; after them, state is field 3, ppid 4, utime and
+        # stime 14 and 15, the ended children's (once waited for) 16 and 17.
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        fields = text.rpartition(")")[2].split()
+        return ProcessStat(
+            pid,
+            name,
+            int(fields[1]),
+            int(fields[11]),
+            int(fields[12]),
+            int(fields[13]) + int(fields[14]),
+        )
+
+
+class ProcessStat(NamedTuple):
+    pid: int
+    name: str
+    ppid: int
+    utime: int  # clock ticks
+    stime: int
+    ended_children: int
+
+
+# Each server by how the command names of its processes begin (tansu's carries its version):
+# those running when the meter starts, and their children (a PostgreSQL session's process
+# starts when the service connects).
+SERVERS = {"PostgreSQL": ("postgres",), "broker": ("java", "tansu")}
 
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
