@@ -8,6 +8,7 @@ prints each figure's median per broker, with the lowest and highest run, as a Ma
 import argparse
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import statistics
@@ -129,10 +130,10 @@ class CpuMeter:
             return Spent(math.nan, math.nan, math.nan, math.nan, dict.fromkeys(SERVERS, math.nan))
         machine = self._seconds_per_ms(first, last, lambda sample: sample.busy_seconds)
         process = self._seconds_per_ms(first, last, lambda sample: sample.process_seconds)
-        waiting = self._seconds_per_ms(first, last, lambda s: s.process_waiting_seconds)
+        waiting = self._seconds_per_ms(first, last, lambda sample: sample.process_waiting_seconds)
         us_per_record = (last - first) * 1e6 / (len(timestamps_ms) - 1)
         servers = {
-            name: self._seconds_per_ms(first, last, lambda s, n=name: s.servers_seconds.get(n))
+            name: self._seconds_per_ms(first, last, functools.partial(_server_seconds, name))
             * us_per_record
             for name in SERVERS
         }
@@ -251,6 +252,10 @@ class CpuMeter:
             int(fields[12]),
             int(fields[13]) + int(fields[14]),
         )
+
+
+def _server_seconds(name: str, sample: CpuSample) -> float | None:
+    return sample.servers_seconds.get(name)
 
 
 class ProcessStat(NamedTuple):
