@@ -43,8 +43,9 @@ def profile(**changes) -> ProfileRow:
                 auto_process=False,
             ),
         ],
+        [profile(customer_name="a\x00b\x1f\u2028" + "é" * 200)],
     ],
-    ids=["none", "one", "no time, no brand, another zone"],
+    ids=["none", "one", "no time, no brand, another zone", "control characters, long"],
 )
 def test_the_profiles_json_is_what_as_json_writes(rows):
     assert _PROFILES_JSON.dump_json(rows).decode() == as_json(rows)
